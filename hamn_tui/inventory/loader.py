@@ -1,0 +1,50 @@
+"""Load a cluster file, or raise InputError with every located problem."""
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from ..source.problems import InputError, Problems, did_you_mean
+from ..source.schema_errors import add_validation_errors
+from ..source.toml_file import TomlDocument, read_toml
+from .model import Cluster
+
+
+def check_cluster(c: Cluster, problems: Problems) -> None:
+    for role in ("primary", "standby"):
+        holders = [n for n, node in c.nodes.items() if node.role == role]
+        if len(holders) != 1:
+            problems.add(("nodes",), f'exactly one node must have role = "{role}" (found {len(holders)}: {", ".join(holders) or "none"})')
+    kind = c.cluster.database
+    if getattr(c, kind) is None:
+        problems.add(("cluster", "database"), f'database = "{kind}" needs a [{kind}] table')
+    for group, members in c.groups.items():
+        for n, member in enumerate(members):
+            if member not in c.nodes:
+                problems.add(("groups", group, n), f'unknown node "{member}"{did_you_mean(member, c.nodes)}')
+    if c.service_ip is not None:
+        try:
+            ipaddress.ip_address(c.service_ip.address)
+        except ValueError:
+            problems.add(("service_ip", "address"), f'"{c.service_ip.address}" is not an IP address')
+    if c.db2 is not None and c.db2.syncmode in ("ASYNC", "SUPERASYNC") and c.db2.peer_window_s:
+        problems.add(("db2", "peer_window_s"), f"a peer window applies only to SYNC and NEARSYNC, not {c.db2.syncmode}")
+
+
+def cluster_from_document(doc: TomlDocument) -> Cluster:
+    problems = Problems(doc.path, doc.locate)
+    try:
+        cluster = Cluster.model_validate(doc.data)
+    except ValidationError as exc:
+        add_validation_errors(problems, exc, Cluster)
+        raise InputError(problems.sorted()) from None
+    check_cluster(cluster, problems)
+    if problems:
+        raise InputError(problems.sorted())
+    return cluster
+
+
+def load_cluster(path: str | Path) -> Cluster:
+    return cluster_from_document(read_toml(path))

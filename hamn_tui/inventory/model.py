@@ -1,0 +1,107 @@
+"""The cluster file (`cluster.toml`): the nodes, the database, the service IP and the keys."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+RunAs = Literal["su", "sudo", "runuser"]
+NodeRole = Literal["primary", "standby", "service", "other"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ClusterMeta(_Strict):
+    name: str
+    database: Literal["db2", "pg"]
+    description: str = ""
+
+
+class Node(_Strict):
+    address: str
+    """Where SSH connects (IP or resolvable name)."""
+    hostname: str
+    """The node's own host name, as `hostname` prints it."""
+    role: NodeRole
+    """The role at setup; a run may rebind primary and standby after a failover."""
+    port: int = Field(default=22, ge=1, le=65535)
+    ssh_user: str = "root"
+    run_as: RunAs = "su"
+    """How a step switches to another user: `su - USER -c`, sudo, or runuser."""
+    interface: str = ""
+    """The cluster-facing interface (where the service IP and a taken-over IP go)."""
+
+
+class Db2(_Strict):
+    instance: str = "xcatdb"
+    """Instance owner: every db2 command runs as this user."""
+    database: str = "XCATDB"
+    instance_home: str = "/var/lib/db2"
+    backup_dir: str = "/var/lib/db2/backup"
+    port: int = Field(default=60000, ge=1, le=65535)
+    hadr_svc_primary: str = "DB2_HADR_1"
+    hadr_port_primary: int = Field(default=55001, ge=1, le=65535)
+    hadr_svc_standby: str = "DB2_HADR_2"
+    hadr_port_standby: int = Field(default=55002, ge=1, le=65535)
+    syncmode: Literal["SYNC", "NEARSYNC", "ASYNC", "SUPERASYNC"] = "NEARSYNC"
+    hadr_timeout_s: int = Field(default=120, ge=1)
+    peer_window_s: int = Field(default=300, ge=0)
+
+
+class Pg(_Strict):
+    os_user: str = "postgres"
+    bin_dir: str = "/usr/lib/postgresql/15/bin"
+    data_dir: str = "/var/lib/postgresql/15/main"
+    port: int = Field(default=5432, ge=1, le=65535)
+    database: str = "xcatdb"
+    replication_user: str = "replicator"
+    slot: str = "hamn_standby"
+    dump_dir: str = "/var/lib/postgresql/dumps"
+    max_lag_bytes: int = Field(default=16 * 1024 * 1024, ge=0)
+
+
+class ServiceIp(_Strict):
+    address: str
+    prefix: int = Field(default=24, ge=0, le=128)
+    interface: str = "eth0"
+
+
+class Alerts(_Strict):
+    mail_to: list[str] = Field(min_length=1)
+    mail_from: str = "hamn@localhost"
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+
+
+class Ssh(_Strict):
+    known_hosts: str | None = None
+    """Checked for every connection; the user's ~/.ssh/known_hosts when unset. Never disabled."""
+    identity: str | None = None
+    connect_timeout_s: int = Field(default=10, ge=1, le=300)
+
+
+class Signing(_Strict):
+    key: str | None = None
+    """Private key that signs the audit log's opening and closing records (after the agent)."""
+    principal: str | None = None
+
+
+class Cluster(_Strict):
+    cluster: ClusterMeta
+    nodes: dict[str, Node] = Field(min_length=2)
+    db2: Db2 | None = None
+    pg: Pg | None = None
+    service_ip: ServiceIp | None = None
+    groups: dict[str, list[str]] = {}
+    """Named groups of nodes, e.g. `service_nodes`, for steps that fan out (`node = "@service_nodes"`)."""
+    alerts: Alerts | None = None
+    ssh: Ssh = Ssh()
+    signing: Signing = Signing()
+
+    def node_with_role(self, role: str) -> tuple[str, Node] | None:
+        for name, node in self.nodes.items():
+            if node.role == role:
+                return name, node
+        return None

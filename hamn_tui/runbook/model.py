@@ -1,0 +1,171 @@
+"""The runbook model: what a runbook file may say, typed.
+
+Shape only: cross-references (steps, params, nodes, probes, choices), secrets and the
+rollback rule are checked in `rules.py`, so each problem can name its exact key path.
+"""
+from __future__ import annotations
+
+from typing import ClassVar, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Scalar = Union[bool, int, float, str]
+ParamType = Literal["string", "int", "bool", "choice", "host", "ip", "secret"]
+StepKind = Literal["command", "check", "manual", "choice", "wait"]
+Confirm = Literal["none", "yes-no", "typed"]
+Outcome = Literal["done", "failed", "skipped", "unknown"]
+DatabaseKind = Literal["db2", "pg"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+
+
+class Meta(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    title: str
+    version: str
+    databases: list[DatabaseKind] = Field(min_length=1)
+    summary: str
+    description: str = ""
+    doc: str = ""
+
+
+class Param(_Strict):
+    type: ParamType
+    description: str
+    default: Scalar | None = None
+    default_from: str | None = None
+    """A cluster-file value, e.g. `cluster.db2.database`."""
+    choices: list[str] | None = None
+    required: bool = True
+
+
+class Check(_Strict):
+    """One structured test over one probe on one node: `field` compared with exactly one operator."""
+
+    node: str
+    probe: str
+    field: str
+    args: dict[str, Scalar] = {}
+    equals: Scalar | None = None
+    not_equals: Scalar | None = None
+    in_: list[Scalar] | None = Field(default=None, alias="in")
+    not_in: list[Scalar] | None = None
+    lt: int | float | None = None
+    le: int | float | None = None
+    gt: int | float | None = None
+    ge: int | float | None = None
+    matches: str | None = None
+    not_matches: str | None = None
+    why: str = ""
+    """Shown with the result: what the check protects against."""
+    confirm_after_s: int | None = Field(default=None, ge=1, le=600)
+    """Read again after this many seconds; both readings must pass (a crashed primary can
+    still look PEER until HADR_TIMEOUT)."""
+
+    OPERATORS: ClassVar[tuple[str, ...]] = ("equals", "not_equals", "in_", "not_in", "lt", "le", "gt", "ge", "matches", "not_matches")
+
+    def operators(self) -> list[str]:
+        return [op for op in self.OPERATORS if getattr(self, op) is not None]
+
+
+class Expect(_Strict):
+    exit: list[int] = [0]
+    output: str | None = None
+    """A regular expression the combined output must match."""
+    not_output: str | None = None
+    """A regular expression that, when found, fails the step (e.g. `SQL\\d{4}N`)."""
+
+
+class Capture(_Strict):
+    name: str = Field(pattern=r"^[a-z_][a-z0-9_]*$")
+    regex: str
+    """First group (or whole match) of the step's stdout becomes `{{ captured.NAME }}`."""
+
+
+class Rollback(_Strict):
+    run: str | list[str]
+    node: str | None = None
+    user: str | None = None
+    timeout_s: int = Field(default=300, ge=1, le=86400)
+    explain: str = ""
+
+
+class Option(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-_]*$")
+    label: str
+    explain: str = ""
+
+
+class When(_Strict):
+    """Run the step only if: a parameter, an earlier choice, or an earlier step's outcome matches."""
+
+    param: str | None = None
+    choice: str | None = None
+    step: str | None = None
+    equals: Scalar | None = None
+    in_: list[Scalar] | None = Field(default=None, alias="in")
+    not_in: list[Scalar] | None = None
+
+
+class Step(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-_]*$")
+    title: str
+    kind: StepKind = "command"
+    explain: str = ""
+    """Why this step exists and what it does, in the operator's words."""
+    doc: str = ""
+    node: str = "local"
+    user: str | None = None
+    run: str | list[str] | None = None
+    mutating: bool | None = None
+    timeout_s: int = Field(default=300, ge=1, le=86400)
+    expect: Expect = Expect()
+    capture: list[Capture] = []
+    require: list[Check] = []
+    verify: list[Check] = []
+    rollback: Rollback | None = None
+    irreversible: bool = False
+    confirm: Confirm | None = None
+    confirm_text: str | None = None
+    when: When | None = None
+    allow_failure: bool = False
+    """A failure is recorded and the run goes on, so a later `when = { step = … }` can branch on it."""
+    concurrency: int = Field(default=4, ge=1, le=64)
+    attest: str | None = None
+    options: list[Option] = []
+    until: list[Check] = []
+    interval_s: int = Field(default=5, ge=1, le=3600)
+    limit_s: int = Field(default=300, ge=1, le=86400)
+
+    @property
+    def is_mutating(self) -> bool:
+        """Unless a step says otherwise, a command step is assumed to change something."""
+        if self.kind != "command":
+            return False
+        return True if self.mutating is None else self.mutating
+
+    @property
+    def confirmation(self) -> Confirm:
+        if self.confirm is not None:
+            return self.confirm
+        return "yes-no" if self.is_mutating else "none"
+
+    def commands(self) -> list[str]:
+        if self.run is None:
+            return []
+        return [self.run] if isinstance(self.run, str) else list(self.run)
+
+
+class Runbook(_Strict):
+    runbook: Meta
+    params: dict[str, Param] = {}
+    steps: list[Step] = Field(min_length=1)
+    always: list[Step] = []
+    """Run after the steps whether the run finished, failed or was aborted."""
+
+    def all_steps(self) -> list[tuple[str, int, Step]]:
+        return [("steps", i, s) for i, s in enumerate(self.steps)] + [
+            ("always", i, s) for i, s in enumerate(self.always)
+        ]

@@ -1,0 +1,49 @@
+"""Typed parameter values: a default in a runbook and a `--set K=V` on the command line pass the same test."""
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any
+
+from .model import Param
+from .template import Secret
+
+_HOST = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+
+
+def check_value(param: Param, value: Any) -> Any:
+    """The value as its type wants it, or ValueError saying why not. Strings are parsed."""
+    t = param.type
+    if t == "secret":
+        return value if isinstance(value, Secret) else Secret(str(value))
+    if t == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "yes", "1", "false", "no", "0"):
+            return value.lower() in ("true", "yes", "1")
+        raise ValueError(f"expected true or false, got {value!r}")
+    if t == "int":
+        if isinstance(value, bool):
+            raise ValueError(f"expected an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+            return int(value)
+        raise ValueError(f"expected an integer, got {value!r}")
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {value!r}")
+    if t == "choice":
+        if value not in (param.choices or []):
+            raise ValueError(f"{value!r} is not one of {', '.join(param.choices or [])}")
+    elif t == "ip":
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not an IP address") from None
+    elif t == "host":
+        if not _HOST.match(value):
+            try:
+                ipaddress.ip_address(value)
+            except ValueError:
+                raise ValueError(f"{value!r} is not a host name or IP address") from None
+    return value

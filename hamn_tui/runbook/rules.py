@@ -1,0 +1,265 @@
+"""The rules a well-typed runbook must still obey, each reported at its key path.
+
+References (steps, params, nodes, probes, choices, captures), the rollback rule for mutating
+steps, secrets never written into commands, and templates that resolve and stay quoted.
+"""
+from __future__ import annotations
+
+import re
+from ..inventory.model import Cluster
+from ..probes.catalog import PROBES
+from ..source.problems import Problems, did_you_mean
+from .model import Check, Runbook, Step, When
+from .names import known_name_problem
+from .params import check_value
+from .template import TemplateError, placeholders, quoted_placeholders
+
+FIXED_NODES = ("local", "primary", "standby")
+OUTCOMES = ("done", "failed", "skipped", "unknown")
+_GROUP = re.compile(r"^@[a-z0-9_][a-z0-9_-]*$")
+
+# A literal password in a command: what follows these must be a placeholder, never text.
+_LITERAL_SECRET = [
+    (re.compile(r"\bUSER\s+\S+\s+USING\s+(?!\{\{)(\S+)", re.I), "a literal password after USER … USING"),
+    (re.compile(r"\bIDENTIFIED\s+BY\s+(?!\{\{)(\S+)", re.I), "a literal password after IDENTIFIED BY"),
+    (re.compile(r"\bPGPASSWORD=(?!\{\{)(\S+)"), "a literal password in PGPASSWORD="),
+    (re.compile(r"\bpassword\s*=\s*(?!\{\{)([^\s'\"]+)", re.I), "a literal password= value"),
+    (re.compile(r"\bsshpass\s+-p\s*(?!\{\{)(\S+)"), "a literal password for sshpass -p"),
+    (re.compile(r"--password[= ](?!\{\{)(\S+)"), "a literal --password value"),
+]
+
+
+def _literal_secret(text: str) -> str | None:
+    for rx, what in _LITERAL_SECRET:
+        if rx.search(text):
+            return f"{what}: secrets are never written in a runbook; declare a parameter of type \"secret\" and use {{{{ params.NAME }}}}"
+    return None
+
+
+class RuleChecker:
+    def __init__(self, rb: Runbook, problems: Problems, stem: str | None, cluster: Cluster | None):
+        self.rb = rb
+        self.p = problems
+        self.stem = stem
+        self.cluster = cluster
+        self.params = set(rb.params)
+        self.captured: set[str] = set()
+        self.seen_steps: dict[str, Step] = {}
+
+    # --- entry ------------------------------------------------------------------------------
+    def run(self) -> None:
+        meta = self.rb.runbook
+        if self.stem is not None and meta.id != self.stem:
+            self.p.add(("runbook", "id"), f'id "{meta.id}" differs from the file name "{self.stem}.toml": they must match so `hamn run {self.stem}` finds it')
+        self._params()
+        first_at: dict[str, str] = {}
+        for section, i, step in self.rb.all_steps():
+            where = (section, i)
+            if step.id in first_at:
+                self.p.add(where + ("id",), f'duplicate step id "{step.id}" (first at {first_at[step.id]})')
+            else:
+                first_at[step.id] = f"{section}[{i}]"
+            self._step(where, step, section)
+            self.seen_steps[step.id] = step
+            self.captured.update(c.name for c in step.capture)
+
+    # --- parameters -----------------------------------------------------------------------------
+    def _params(self) -> None:
+        for name, param in self.rb.params.items():
+            at = ("params", name)
+            if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
+                self.p.add(at, f'parameter name "{name}" must be lower case letters, digits and _')
+            if param.type == "secret" and (param.default is not None or param.default_from):
+                self.p.add(at + ("default",), "a secret is prompted for, never stored: remove its default")
+            if param.type == "choice" and not param.choices:
+                self.p.add(at, 'a parameter of type "choice" needs choices = [...]')
+            if param.type != "choice" and param.choices is not None:
+                self.p.add(at + ("choices",), f'choices only apply to type "choice", not "{param.type}"')
+            if param.default is not None and param.default_from:
+                self.p.add(at + ("default_from",), "give either default or default_from, not both")
+            if param.default is not None:
+                try:
+                    check_value(param, param.default)
+                except ValueError as exc:
+                    self.p.add(at + ("default",), f"bad default: {exc}")
+            if param.default_from:
+                problem = known_name_problem(param.default_from, set(), set())
+                if problem or not param.default_from.startswith(("cluster.", "nodes.")):
+                    self.p.add(at + ("default_from",), problem or "default_from names a cluster value (cluster.… or nodes.…)")
+
+    # --- steps ----------------------------------------------------------------------------------
+    def _step(self, at: tuple, step: Step, section: str) -> None:
+        kind = step.kind
+        need = {"command": "run", "check": "verify", "manual": "attest", "choice": "options", "wait": "until"}[kind]
+        if not getattr(step, need):
+            self.p.add(at, f'a step of kind "{kind}" needs {need}')
+        for key, kinds in (("run", ("command",)), ("attest", ("manual",)), ("options", ("choice",)), ("until", ("wait",)), ("rollback", ("command",)), ("capture", ("command",))):
+            if getattr(step, key) and kind not in kinds:
+                self.p.add(at + (key,), f'{key} does not apply to a step of kind "{kind}"')
+        if step.mutating and kind != "command":
+            self.p.add(at + ("mutating",), f'a step of kind "{kind}" never changes anything; only command steps are mutating')
+        if kind == "choice" and section == "always":
+            self.p.add(at, "the always section runs after an abort: it cannot ask a choice")
+        self._node(at + ("node",), step.node, group_ok=kind in ("command", "check", "wait"))
+        if step.is_mutating and step.rollback is None and not step.irreversible:
+            self.p.add(at, f'step "{step.id}" changes something (mutating) but has neither a rollback nor irreversible = true')
+        if step.rollback is not None and step.irreversible:
+            self.p.add(at + ("irreversible",), "a step with a rollback is not irreversible: keep one of them")
+        if step.confirmation == "typed" and not step.confirm_text:
+            self.p.add(at + ("confirm",), 'confirm = "typed" needs confirm_text (what the operator must type)')
+        if step.confirm_text is not None and step.confirmation != "typed":
+            self.p.add(at + ("confirm_text",), 'confirm_text applies only with confirm = "typed"')
+        if kind == "choice":
+            ids = [o.id for o in step.options]
+            if len(ids) < 2:
+                self.p.add(at + ("options",), "a choice needs at least two options")
+            for n, oid in enumerate(ids):
+                if oid in ids[:n]:
+                    self.p.add(at + ("options", n, "id"), f'duplicate option id "{oid}"')
+        if step.when is not None:
+            self._when(at + ("when",), step.when)
+        for n, cmd in enumerate(step.commands()):
+            self._shell(at + ("run",) + ((n,) if isinstance(step.run, list) else ()), cmd)
+        if step.rollback is not None:
+            rb = step.rollback
+            runs = [rb.run] if isinstance(rb.run, str) else rb.run
+            for n, cmd in enumerate(runs):
+                self._shell(at + ("rollback", "run") + ((n,) if isinstance(rb.run, list) else ()), cmd)
+            if rb.node is not None:
+                self._node(at + ("rollback", "node"), rb.node, group_ok=True)
+            if rb.user is not None:
+                self._text(at + ("rollback", "user"), rb.user)
+        for key in ("title", "explain", "attest", "user", "confirm_text"):
+            value = getattr(step, key)
+            if value:
+                self._text(at + (key,), value)
+        for key in ("output", "not_output"):
+            self._regex(at + ("expect", key), getattr(step.expect, key))
+        for n, cap in enumerate(step.capture):
+            self._regex(at + ("capture", n, "regex"), cap.regex)
+            if cap.name in self.captured:
+                self.p.add(at + ("capture", n, "name"), f'"{cap.name}" is already captured by an earlier step')
+        for key in ("require", "verify", "until"):
+            for n, check in enumerate(getattr(step, key)):
+                self._check(at + (key, n), check)
+
+    def _node(self, at: tuple, node: str, group_ok: bool) -> None:
+        if node in FIXED_NODES:
+            return
+        if node.startswith("@"):
+            if not group_ok:
+                self.p.add(at, "a group runs on several nodes; this kind of step runs on one")
+            elif not _GROUP.match(node):
+                self.p.add(at, f'bad group name "{node}": @ then lower case letters, digits, _ and -')
+            elif self.cluster is not None and node[1:] not in self.cluster.groups:
+                self.p.add(at, f'unknown group "{node}" in the cluster file{did_you_mean(node[1:], self.cluster.groups)}')
+            return
+        names = list(FIXED_NODES) + (list(self.cluster.nodes) if self.cluster else [])
+        if self.cluster is not None and node in self.cluster.nodes:
+            return
+        self.p.add(at, f'unknown node "{node}"{did_you_mean(node, names)}: use local, primary, standby, @group' + (", or a node of the cluster file" if self.cluster else ""))
+
+    def _when(self, at: tuple, when: When) -> None:
+        sources = [k for k in ("param", "choice", "step") if getattr(when, k) is not None]
+        ops = [k for k in ("equals", "in_", "not_in") if getattr(when, k) is not None]
+        if len(sources) != 1:
+            self.p.add(at, "when needs exactly one of param, choice or step")
+            return
+        if len(ops) != 1:
+            self.p.add(at, "when needs exactly one of equals, in or not_in")
+            return
+        values = [getattr(when, ops[0])] if ops[0] == "equals" else list(getattr(when, ops[0]))
+        src = sources[0]
+        name = getattr(when, src)
+        if src == "param":
+            if name not in self.params:
+                self.p.add(at + ("param",), f'unknown parameter "{name}"{did_you_mean(name, self.params)}')
+                return
+            param = self.rb.params[name]
+            for v in values:
+                try:
+                    check_value(param, v)
+                except ValueError as exc:
+                    self.p.add(at, f'{exc} (parameter "{name}")')
+        elif src == "choice":
+            step = self.seen_steps.get(name)
+            if step is None or step.kind != "choice":
+                choices = [s.id for s in self.seen_steps.values() if s.kind == "choice"]
+                self.p.add(at + ("choice",), f'unknown choice "{name}": no earlier choice step has that id{did_you_mean(name, choices)}')
+                return
+            ids = [o.id for o in step.options]
+            for v in values:
+                if v not in ids:
+                    self.p.add(at, f'choice "{name}" has no option "{v}"{did_you_mean(str(v), ids)}; options: {", ".join(ids)}')
+        else:
+            if name not in self.seen_steps:
+                self.p.add(at + ("step",), f'unknown step "{name}": no earlier step has that id{did_you_mean(name, self.seen_steps)}')
+                return
+            for v in values:
+                if v not in OUTCOMES:
+                    self.p.add(at, f'"{v}" is not a step outcome; outcomes: {", ".join(OUTCOMES)}')
+
+    def _check(self, at: tuple, check: Check) -> None:
+        self._node(at + ("node",), check.node, group_ok=True)
+        spec = PROBES.get(check.probe)
+        if spec is None:
+            self.p.add(at + ("probe",), f'unknown probe "{check.probe}"{did_you_mean(check.probe, PROBES)}; probes: {", ".join(PROBES)}')
+        else:
+            if check.field not in spec.fields:
+                self.p.add(at + ("field",), f'probe "{check.probe}" has no field "{check.field}"{did_you_mean(check.field, spec.fields)}; fields: {", ".join(spec.fields)}')
+            for arg in spec.args:
+                if arg not in check.args:
+                    self.p.add(at + ("args",), f'probe "{check.probe}" needs args.{arg} ({spec.args[arg]})')
+            for arg in check.args:
+                if arg not in spec.args:
+                    self.p.add(at + ("args", arg), f'probe "{check.probe}" takes no argument "{arg}"' + (f"; it takes: {', '.join(spec.args)}" if spec.args else ""))
+        ops = check.operators()
+        if len(ops) != 1:
+            self.p.add(at, f"a check needs exactly one operator (equals, not_equals, in, not_in, lt, le, gt, ge, matches, not_matches); found {len(ops) or 'none'}")
+        for key in ("matches", "not_matches"):
+            self._regex(at + (key,), getattr(check, key))
+        if check.in_ is not None and not check.in_:
+            self.p.add(at + ("in",), "in = [] can never pass")
+        for arg, value in check.args.items():
+            if isinstance(value, str):
+                if check.probe == "command" and arg == "run":
+                    self._shell(at + ("args", arg), value)
+                else:
+                    self._text(at + ("args", arg), value)
+
+    # --- text and templates ----------------------------------------------------------------------------
+    def _regex(self, at: tuple, rx: str | None) -> None:
+        if rx is None:
+            return
+        try:
+            re.compile(rx)
+        except re.error as exc:
+            self.p.add(at, f"bad regular expression: {exc}")
+
+    def _text(self, at: tuple, text: str) -> bool:
+        try:
+            for ph in placeholders(text):
+                problem = known_name_problem(ph.name, self.params, self.captured)
+                if problem:
+                    self.p.add(at, problem)
+        except TemplateError as exc:
+            self.p.add(at, str(exc))
+            return False
+        return True
+
+    def _shell(self, at: tuple, cmd: str) -> None:
+        if not cmd.strip():
+            self.p.add(at, "empty command")
+            return
+        if not self._text(at, cmd):
+            return
+        for ph in quoted_placeholders(cmd):
+            self.p.add(at, f"{{{{ {ph.name} }}}} is inside quotes: values are quoted for you, so write the placeholder outside quotes")
+        secret = _literal_secret(cmd)
+        if secret:
+            self.p.add(at, secret)
+
+
+def check_rules(rb: Runbook, problems: Problems, stem: str | None = None, cluster: Cluster | None = None) -> None:
+    RuleChecker(rb, problems, stem, cluster).run()
+

@@ -1,0 +1,92 @@
+"""Turn pydantic validation errors into short, located messages with a did-you-mean."""
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from .problems import Problems, did_you_mean
+
+_TYPE_WORDS = {
+    "string_type": "a string",
+    "int_type": "an integer",
+    "int_from_float": "an integer",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "list_type": "an array",
+    "dict_type": "a table",
+    "model_type": "a table",
+    "model_attributes_type": "a table",
+}
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model class that owns the key at `loc` (for did-you-mean suggestions)."""
+    import typing
+
+    current: Any = model
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        field = current.model_fields.get(part) or next(
+            (f for f in current.model_fields.values() if f.alias == part), None
+        )
+        if field is None:
+            # a dict keyed by user names (params.NAME): descend into the value type
+            return None
+        ann = field.annotation
+        while True:
+            args = [a for a in typing.get_args(ann) if a is not type(None)]
+            if isinstance(ann, type) and issubclass(ann, BaseModel):
+                break
+            if not args:
+                break
+            ann = args[-1]
+        current = ann
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _keys_of(model: type[BaseModel]) -> list[str]:
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def add_validation_errors(problems: Problems, exc: ValidationError, root: type[BaseModel]) -> None:
+    """Record every pydantic error as `path: message`, located in the file."""
+    for err in exc.errors(include_url=False):
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        kind = err["type"]
+        value = err.get("input")
+        if kind == "extra_forbidden":
+            owner = _model_at(root, loc)
+            hint = did_you_mean(str(loc[-1]), _keys_of(owner)) if owner else ""
+            msg = f'unknown key "{loc[-1]}"{hint}'
+            if owner:
+                msg += f"; allowed: {', '.join(sorted(_keys_of(owner)))}" if not hint else ""
+        elif kind == "missing":
+            msg = f'missing required key "{loc[-1]}"'
+        elif kind == "literal_error":
+            expected = err.get("ctx", {}).get("expected", "")
+            hint = did_you_mean(str(value), [e.strip(" '") for e in expected.replace(" or ", ", ").split(",")]) if isinstance(value, str) else ""
+            msg = f"{_describe(value)} is not allowed; expected {expected}{hint}"
+        elif kind in _TYPE_WORDS:
+            msg = f"expected {_TYPE_WORDS[kind]}, got {_describe(value)}"
+        elif kind == "value_error":
+            msg = str(err.get("ctx", {}).get("error", err["msg"]))
+        else:
+            msg = err["msg"][0].lower() + err["msg"][1:]
+            if value is not None and not isinstance(value, (dict, list)):
+                msg += f", got {_describe(value)}"
+        problems.add(loc, msg)
