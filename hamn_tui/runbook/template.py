@@ -125,10 +125,10 @@ def render(text: str, lookup: Callable[[str], Any], *, shell: bool = True, redac
         except KeyError:
             raise TemplateError(f"undefined name {ph.name!r}", ph.start) from None
         if redact and isinstance(value, Secret):
-            word = REDACTED
+            out.append(REDACTED)
         else:
             word = _word(value)
-        out.append(shlex.quote(word) if shell else word)
+            out.append(shlex.quote(word) if shell else word)
         pos = ph.end
     out.append(text[pos:])
     return "".join(out)

@@ -85,8 +85,8 @@ class TomlLocator(Locate):
                 self._skip_inline_ws()
                 self._advance(2)
                 table = self._resolve(keys, array=True)
-                self.positions.setdefault(table, pos)
-                self.positions.setdefault(table[:-1], pos)
+                for n in range(1, len(table) + 1):
+                    self.positions.setdefault(table[:n], pos)
             elif self._peek() == "[":
                 pos = self._here()
                 self._advance()
@@ -94,7 +94,8 @@ class TomlLocator(Locate):
                 self._skip_inline_ws()
                 self._advance()
                 table = self._resolve(keys, array=False)
-                self.positions.setdefault(table, pos)
+                for n in range(1, len(table) + 1):
+                    self.positions.setdefault(table[:n], pos)
             else:
                 self._keyval(table)
             self._skip_to_eol()

@@ -22,6 +22,13 @@ def format_path(path: Sequence[str | int]) -> str:
     return out
 
 
+def one_line(text: str) -> str:
+    """Escape control characters: an error stays on one line and cannot drive the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     """A ` (did you mean "x"?)` suffix, or empty when nothing is close."""
     close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
@@ -41,7 +48,7 @@ class Problem:
     def __str__(self) -> str:
         where = format_path(self.path)
         prefix = f"{where}: " if where else ""
-        return f"{self.file}:{self.line}:{self.col}: {prefix}{self.message}"
+        return one_line(f"{self.file}:{self.line}:{self.col}: {prefix}{self.message}")
 
 
 @dataclass

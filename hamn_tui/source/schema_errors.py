@@ -1,6 +1,8 @@
 """Turn pydantic validation errors into short, located messages with a did-you-mean."""
 from __future__ import annotations
 
+import types
+import typing
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -31,32 +33,34 @@ def _describe(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def _unwrap(ann: Any) -> Any:
+    """Optional[X] / X | None -> X (the first non-None member of a union)."""
+    if typing.get_origin(ann) in (typing.Union, types.UnionType):
+        members = [a for a in typing.get_args(ann) if a is not type(None)]
+        models = [a for a in members if isinstance(a, type) and issubclass(a, BaseModel)]
+        return (models or members or [ann])[0]
+    return ann
+
+
 def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
     """The model class that owns the key at `loc` (for did-you-mean suggestions)."""
-    import typing
-
-    current: Any = model
+    ann: Any = model
     for part in loc[:-1]:
-        if isinstance(part, int):
-            continue
-        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+        ann = _unwrap(ann)
+        origin = typing.get_origin(ann)
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            field = ann.model_fields.get(part) or next((f for f in ann.model_fields.values() if f.alias == part), None)
+            if field is None:
+                return None
+            ann = field.annotation
+        elif origin is dict:
+            ann = typing.get_args(ann)[1]
+        elif origin is list and isinstance(part, int):
+            ann = typing.get_args(ann)[0]
+        else:
             return None
-        field = current.model_fields.get(part) or next(
-            (f for f in current.model_fields.values() if f.alias == part), None
-        )
-        if field is None:
-            # a dict keyed by user names (params.NAME): descend into the value type
-            return None
-        ann = field.annotation
-        while True:
-            args = [a for a in typing.get_args(ann) if a is not type(None)]
-            if isinstance(ann, type) and issubclass(ann, BaseModel):
-                break
-            if not args:
-                break
-            ann = args[-1]
-        current = ann
-    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+    ann = _unwrap(ann)
+    return ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
 
 
 def _keys_of(model: type[BaseModel]) -> list[str]:
