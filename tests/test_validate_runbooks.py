@@ -233,3 +233,17 @@ def test_control_characters_in_values_stay_on_one_line(validate_text):
     text = MINIMAL.replace('node = "standby"\nuser', 'node = "st\\u001b[2Jx\\nb"\nuser')
     [(_, msg)] = errors(validate_text(text))
     assert msg.startswith('steps[2].node: unknown node "st\\x1b[2Jx\\nb"')
+
+
+def test_check_values_may_name_cluster_values(validate_text):
+    text = MINIMAL.replace('equals = "PEER"', 'equals = "{{ cluster.db2.syncmode }}"').replace('field = "state"', 'field = "syncmode"')
+    assert validate_text(text).exit_code == 0
+    bad = text.replace("cluster.db2.syncmode", "cluster.db2.syncmod")
+    [(_, msg)] = errors(validate_text(bad))
+    assert msg.startswith("steps[0].verify[0].equals: unknown cluster value 'cluster.db2.syncmod'")
+
+
+def test_check_user_only_for_command_probe(validate_text):
+    text = MINIMAL.replace('equals = "PEER"', 'equals = "PEER"\nuser = "root"')
+    [(_, msg)] = errors(validate_text(text))
+    assert msg.startswith('steps[0].verify[0].user: user applies only to the "command" probe')

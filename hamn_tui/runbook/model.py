@@ -48,6 +48,8 @@ class Check(_Strict):
     probe: str
     field: str
     args: dict[str, Scalar] = {}
+    user: str | None = None
+    """Run-as user for probes that run a command on the node (`command`)."""
     equals: Scalar | None = None
     not_equals: Scalar | None = None
     in_: list[Scalar] | None = Field(default=None, alias="in")

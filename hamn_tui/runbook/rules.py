@@ -220,6 +220,15 @@ class RuleChecker:
             self._regex(at + (key,), getattr(check, key))
         if check.in_ is not None and not check.in_:
             self.p.add(at + ("in",), "in = [] can never pass")
+        if check.user is not None:
+            if check.probe != "command":
+                self.p.add(at + ("user",), f'user applies only to the "command" probe; "{check.probe}" reads as the node\'s own probe user')
+            self._text(at + ("user",), check.user)
+        for op in ops:
+            values = getattr(check, op)
+            for n, value in enumerate(values if isinstance(values, list) else [values]):
+                if isinstance(value, str) and op not in ("matches", "not_matches"):
+                    self._text(at + ((op if op != "in_" else "in"),) + ((n,) if isinstance(values, list) else ()), value)
         for arg, value in check.args.items():
             if isinstance(value, str):
                 if check.probe == "command" and arg == "run":
