@@ -247,3 +247,23 @@ def test_check_user_only_for_command_probe(validate_text):
     text = MINIMAL.replace('equals = "PEER"', 'equals = "PEER"\nuser = "root"')
     [(_, msg)] = errors(validate_text(text))
     assert msg.startswith('steps[0].verify[0].user: user applies only to the "command" probe')
+
+
+def test_when_may_list_conditions_that_all_hold(validate_text):
+    text = MINIMAL.replace('when = { choice = "pick", equals = "go" }', 'when = [ { choice = "pick", equals = "go" }, { param = "mode", equals = "fast" } ]')
+    assert validate_text(text).exit_code == 0
+    bad = text.replace('{ param = "mode", equals = "fast" }', '{ param = "mood", equals = "fast" }')
+    [(line, msg)] = errors(validate_text(bad))
+    assert msg == 'steps[2].when[1].param: unknown parameter "mood" (did you mean "mode"?)'
+    assert line == line_of(bad, '"mood"')
+
+
+def test_rollback_may_use_its_own_steps_capture(validate_text):
+    text = MINIMAL.replace('mutating = true', 'mutating = true\ncapture = [ { name = "ts", regex = "(\\\\d+)" } ]').replace(
+        '[steps.rollback]\nrun = "db2 takeover hadr on database {{ cluster.db2.database }}"', '[steps.rollback]\nrun = "rm -f /backup/{{ captured.ts }}"'
+    )
+    assert validate_text(text).exit_code == 0, validate_text(text).output
+    # but the step's own command cannot use it: it does not exist before the step ran
+    bad = text.replace('run = "db2 takeover hadr on database {{ cluster.db2.database }}"\nmutating', 'run = "echo {{ captured.ts }}"\nmutating')
+    [(_, msg)] = errors(validate_text(bad))
+    assert msg == "steps[2].run: 'ts' is not captured by an earlier step"

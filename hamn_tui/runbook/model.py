@@ -131,7 +131,8 @@ class Step(_Strict):
     irreversible: bool = False
     confirm: Confirm | None = None
     confirm_text: str | None = None
-    when: When | None = None
+    when: When | list[When] | None = None
+    """One condition, or an array of conditions that must all hold."""
     allow_failure: bool = False
     """A failure is recorded and the run goes on, so a later `when = { step = … }` can branch on it."""
     concurrency: int = Field(default=4, ge=1, le=64)
@@ -153,6 +154,11 @@ class Step(_Strict):
         if self.confirm is not None:
             return self.confirm
         return "yes-no" if self.is_mutating else "none"
+
+    def conditions(self) -> list[When]:
+        if self.when is None:
+            return []
+        return [self.when] if isinstance(self.when, When) else list(self.when)
 
     def commands(self) -> list[str]:
         if self.run is None:

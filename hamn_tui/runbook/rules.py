@@ -116,11 +116,14 @@ class RuleChecker:
             for n, oid in enumerate(ids):
                 if oid in ids[:n]:
                     self.p.add(at + ("options", n, "id"), f'duplicate option id "{oid}"')
-        if step.when is not None:
-            self._when(at + ("when",), step.when)
+        for n, cond in enumerate(step.conditions()):
+            self._when(at + ("when",) + ((n,) if isinstance(step.when, list) else ()), cond)
         for n, cmd in enumerate(step.commands()):
             self._shell(at + ("run",) + ((n,) if isinstance(step.run, list) else ()), cmd)
         if step.rollback is not None:
+            # a rollback runs after its step completed, so it may use what the step captured
+            earlier = set(self.captured)
+            self.captured.update(c.name for c in step.capture)
             rb = step.rollback
             runs = [rb.run] if isinstance(rb.run, str) else rb.run
             for n, cmd in enumerate(runs):
@@ -129,6 +132,7 @@ class RuleChecker:
                 self._node(at + ("rollback", "node"), rb.node, group_ok=True)
             if rb.user is not None:
                 self._text(at + ("rollback", "user"), rb.user)
+            self.captured = earlier
         for key in ("title", "explain", "attest", "user", "confirm_text"):
             value = getattr(step, key)
             if value:
