@@ -267,3 +267,11 @@ def test_rollback_may_use_its_own_steps_capture(validate_text):
     bad = text.replace('run = "db2 takeover hadr on database {{ cluster.db2.database }}"\nmutating', 'run = "echo {{ captured.ts }}"\nmutating')
     [(_, msg)] = errors(validate_text(bad))
     assert msg == "steps[2].run: 'ts' is not captured by an earlier step"
+
+
+def test_numeric_bound_from_the_cluster_file(validate_text):
+    text = MINIMAL.replace('field = "state"\nequals = "PEER"', 'field = "log_gap_bytes"\nle = "{{ cluster.pg.max_lag_bytes }}"')
+    assert validate_text(text).exit_code == 0, validate_text(text).output
+    bad = text.replace('le = "{{ cluster.pg.max_lag_bytes }}"', 'le = "lots"')
+    [(_, msg)] = errors(validate_text(bad))
+    assert msg == "steps[0].verify[0].le: le takes a number or one placeholder naming a number, not 'lots'"

@@ -54,10 +54,11 @@ class Check(_Strict):
     not_equals: Scalar | None = None
     in_: list[Scalar] | None = Field(default=None, alias="in")
     not_in: list[Scalar] | None = None
-    lt: int | float | None = None
-    le: int | float | None = None
-    gt: int | float | None = None
-    ge: int | float | None = None
+    lt: int | float | str | None = None
+    le: int | float | str | None = None
+    gt: int | float | str | None = None
+    ge: int | float | str | None = None
+    """A number, or one placeholder naming a number (`le = "{{ cluster.pg.max_lag_bytes }}"`)."""
     matches: str | None = None
     not_matches: str | None = None
     why: str = ""

@@ -16,6 +16,7 @@ from .template import TemplateError, placeholders, quoted_placeholders
 
 FIXED_NODES = ("local", "primary", "standby")
 OUTCOMES = ("done", "failed", "skipped", "unknown")
+_ONE_PLACEHOLDER = re.compile(r"^\{\{\s*[A-Za-z_][A-Za-z0-9_.-]*\s*\}\}$")
 _GROUP = re.compile(r"^@[a-z0-9_][a-z0-9_-]*$")
 
 # A literal password in a command: what follows these must be a placeholder, never text.
@@ -228,6 +229,10 @@ class RuleChecker:
             if check.probe != "command":
                 self.p.add(at + ("user",), f'user applies only to the "command" probe; "{check.probe}" reads as the node\'s own probe user')
             self._text(at + ("user",), check.user)
+        for op in ("lt", "le", "gt", "ge"):
+            value = getattr(check, op)
+            if isinstance(value, str) and not _ONE_PLACEHOLDER.match(value):
+                self.p.add(at + (op,), f"{op} takes a number or one placeholder naming a number, not {value!r}")
         for op in ops:
             values = getattr(check, op)
             for n, value in enumerate(values if isinstance(values, list) else [values]):
