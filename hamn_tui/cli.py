@@ -9,6 +9,32 @@ import click
 from . import __version__
 
 
+def entry() -> None:
+    """Console entry point: an internal error is one line on screen, the traceback goes to a file."""
+    try:
+        main(standalone_mode=True)
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # a bug must not bury the operator in a traceback
+        import traceback
+        from datetime import datetime, timezone
+
+        from .engine.journal import default_dir
+
+        path = default_dir().parent / f"crash-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.txt"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(traceback.format_exc())
+            where = f"details in {path}"
+        except OSError:
+            where = "details could not be saved"
+        click.echo(f"hamn: internal error: {type(exc).__name__}: {exc} ({where})", err=True)
+        sys.exit(70)
+
+
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="hamn")
 @click.pass_context
@@ -44,6 +70,86 @@ def validate(paths: tuple[str, ...], cluster_path: str | None) -> None:
         else:
             click.echo(f"{result.path}: ok: {result.summary}")
     sys.exit(1 if failed else 0)
+
+
+EXIT = {"done": 0, "failed": 1, "aborted": 3, "waiting": 4}
+
+
+def _pairs(values: tuple[str, ...], flag: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for v in values:
+        if "=" not in v:
+            raise click.BadParameter(f"{v!r}: expected NAME=VALUE", param_hint=flag)
+        k, _, val = v.partition("=")
+        out[k.strip()] = val
+    return out
+
+
+@main.command()
+@click.argument("runbook")
+@click.option("--cluster", "cluster_path", metavar="FILE", help="The cluster file (default: $HAMN_CLUSTER, /etc/hamn/cluster.toml).")
+@click.option("--set", "sets", multiple=True, metavar="K=V", help="A parameter value (secrets: HAMN_SECRET_<NAME> or the prompt).")
+@click.option("--role", "roles", multiple=True, metavar="ROLE=NODE", help="Bind primary/standby to nodes (after a failover).")
+@click.option("--dry-run", is_flag=True, help="Run gates and read-only steps; show mutating commands without running them.")
+@click.option("--headless", is_flag=True, help="No TUI: print progress; answers come from the flags below.")
+@click.option("--yes", is_flag=True, help="Approve yes/no confirmations (never typed ones).")
+@click.option("--confirm", "confirms", multiple=True, metavar="STEP=TEXT", help="Answer a typed confirmation; TEXT must match.")
+@click.option("--attest", "attests", multiple=True, metavar="STEP", help="Attest that a manual step was done.")
+@click.option("--choose", "chooses", multiple=True, metavar="STEP=OPTION", help="Answer a choice step.")
+@click.option("--answer", "answers", multiple=True, metavar="STEP=ACTION[:REASON]", help="Answer a failed or unknown step: done, fail, retry, skip, rollback, abort.")
+@click.option("--on-failure", type=click.Choice(["fail", "rollback"]), default="fail", show_default=True, help="Headless answer to a failed step.")
+@click.option("--resume", is_flag=True, help="Continue the unfinished run of this runbook.")
+@click.option("--audit-dir", type=click.Path(file_okay=False), help="Where run journals are kept (default $HAMN_AUDIT_DIR or ~/.local/state/hamn/runs).")
+@click.option("--lock-dir", default="/var/lock", show_default=True, help="Where the run lock lives on each node.")
+@click.option("--quiet-output", is_flag=True, help="Do not print command output.")
+def run(runbook: str, cluster_path: str | None, sets: tuple[str, ...], roles: tuple[str, ...], dry_run: bool, headless: bool, yes: bool,
+        confirms: tuple[str, ...], attests: tuple[str, ...], chooses: tuple[str, ...], answers: tuple[str, ...], on_failure: str,
+        resume: bool, audit_dir: str | None, lock_dir: str, quiet_output: bool) -> None:
+    """Run one runbook. Exit 0 done, 1 failed, 3 aborted, 4 waiting for an answer it was not given."""
+    import asyncio
+    from pathlib import Path
+
+    from .engine.journal import JournalError
+    from .engine.operator import AutoOperator
+    from .engine.session import RunRequest, SetupError, prepare
+    from .headless import HeadlessPrinter
+    from .source.problems import InputError
+
+    if not headless:
+        click.echo("the TUI is not built yet: running headless (add --headless to say so)", err=True)
+    parsed_answers: dict[str, tuple[str, str]] = {}
+    for k, v in _pairs(answers, "--answer").items():
+        action, _, reason = v.partition(":")
+        parsed_answers[k] = (action, reason)
+    operator = AutoOperator(yes=yes, confirms=_pairs(confirms, "--confirm"), attests=set(attests), choices=_pairs(chooses, "--choose"),
+                            answers=parsed_answers, resume=resume, on_failure=on_failure)  # type: ignore[arg-type]
+    req = RunRequest(runbook, cluster_path, _pairs(sets, "--set"), _pairs(roles, "--role"), dry_run, Path(audit_dir) if audit_dir else None, resume, lock_dir)
+    try:
+        prepared = prepare(req, operator, [HeadlessPrinter(show_output=not quiet_output)], interactive=sys.stdin.isatty())
+    except InputError as exc:
+        for p in exc.problems:
+            click.echo(str(p), err=True)
+        sys.exit(2)
+    except (SetupError, JournalError) as exc:
+        click.echo(f"hamn run: {exc}", err=True)
+        sys.exit(2)
+
+    async def go() -> str:
+        try:
+            return await prepared.runner.run()
+        finally:
+            close = getattr(prepared.transport, "close", None)
+            if close:
+                await close()
+
+    try:
+        outcome = asyncio.run(go())
+    except JournalError as exc:
+        click.echo(f"hamn run: {exc}", err=True)
+        sys.exit(1)
+    finally:
+        prepared.journal.close()
+    sys.exit(EXIT[outcome])
 
 
 @main.command()

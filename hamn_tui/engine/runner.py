@@ -1,0 +1,542 @@
+"""The runner: walks a runbook step by step — when, gates, confirmation, command, verify — and
+emits an event for everything it does. It never decides an unknown outcome on its own and
+never runs a step twice without the operator's consent.
+
+Step states: pending → gating → awaiting the operator → running → verifying →
+done | failed | skipped | unknown; a done step may later be rolled back.
+"""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Literal, Sequence
+
+from ..runbook.context import RunContext
+from ..runbook.model import Runbook, Step, When
+from ..transport.base import Result, Transport, TransportError
+from .checks import CheckEvaluator, Sleep
+from .events import (
+    Answered, Captured, CheckOutcome, ChecksEvaluated, CommandFinished, CommandSent, Event, LockEvent, Note,
+    OutputChunk, QuestionAsked, RollbackFinished, RollbackStarted, RunFinished, RunOutcome, RunStarted,
+    StepFinished, StepOutcome, StepSkipped, StepStarted, Subscriber,
+)
+from .operator import Answer, InvalidAnswer, NoAnswer, Operator, Option, Question, check_answer
+
+MAX_REFUSED_ANSWERS = 50
+MAX_KEPT_OUTPUT = 16 * 1024 * 1024
+"""Output kept in memory per command for `expect` and `capture` (the full output goes to the subscribers)."""
+
+
+@dataclass
+class RunState:
+    """What a run has decided so far; the journal rebuilds it on resume."""
+
+    outcomes: dict[str, StepOutcome] = field(default_factory=dict)
+    choices: dict[str, str] = field(default_factory=dict)
+    captured: dict[str, str] = field(default_factory=dict)
+    in_flight: str | None = None
+    """A step that started and did not finish before the last run stopped."""
+    sent_in_flight: bool = False
+    """Whether a command of that step was sent (its outcome is then unknown)."""
+
+
+Flow = Literal["continue", "retry", "stop"]
+
+
+@dataclass
+class StepEnd:
+    flow: Flow
+    outcome: RunOutcome = "done"
+    reason: str = ""
+
+
+class Runner:
+    def __init__(
+        self,
+        runbook: Runbook,
+        ctx: RunContext,
+        transport: Transport,
+        probes: Any,
+        operator: Operator,
+        *,
+        run_id: str,
+        runbook_path: str = "",
+        runbook_sha256: str = "",
+        operator_name: str = "",
+        dry_run: bool = False,
+        training: bool = False,
+        subscribers: Iterable[Subscriber] = (),
+        sleep: Sleep = asyncio.sleep,
+        state: RunState | None = None,
+        lock: Any = None,
+        lock_holder: Any = None,
+        transport_name: str = "ssh",
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.rb = runbook
+        self.ctx = ctx
+        self.transport = transport
+        self.operator = operator
+        self.run_id = run_id
+        self.runbook_path = runbook_path
+        self.runbook_sha256 = runbook_sha256
+        self.operator_name = operator_name
+        self.dry_run = dry_run
+        self.training = training
+        self.subscribers = list(subscribers)
+        self.sleep = sleep
+        self.resumed = state is not None
+        self.state = state or RunState()
+        self.ctx.captured.update(self.state.captured)
+        self.lock = lock
+        self.lock_holder = lock_holder
+        self.transport_name = transport_name
+        self.clock = clock
+        self.checks = CheckEvaluator(probes, ctx, sleep, self._group_members)
+
+    # --- events ------------------------------------------------------------------------------
+    def emit(self, event: Event) -> None:
+        """Every subscriber sees the event before the runner goes on (a failing journal stops the run)."""
+        for sub in self.subscribers:
+            sub(event)
+
+    def _group_members(self, group: str) -> list[str]:
+        cluster = self.ctx.cluster
+        return list(cluster.groups.get(group, [])) if cluster else []
+
+    def _nodes(self, node: str) -> list[str]:
+        if node.startswith("@"):
+            return self._group_members(node[1:])
+        return [self.ctx.roles.get(node, node)]
+
+    # --- the run -------------------------------------------------------------------------------
+    async def run(self) -> RunOutcome:
+        safe_params = {k: ("******" if self.rb.params[k].type == "secret" else v) for k, v in self.ctx.params.items()}
+        self.emit(RunStarted(self.run_id, self.rb.runbook.id, self.rb.runbook.version, self.runbook_sha256, self.runbook_path,
+                             safe_params, self.ctx.cluster.cluster.name if self.ctx.cluster else None, dict(self.ctx.roles),
+                             self.operator_name, self.dry_run, self.training, self.resumed))
+        outcome: RunOutcome = "done"
+        reason = ""
+        locked = False
+        if self.lock is not None and not self.dry_run:
+            try:
+                locked = await self._take_lock()
+            except (NoAnswer, _Aborted) as exc:
+                # nothing ran and nothing may run: not even the always section, which would
+                # act under another operator's feet
+                self.emit(RunFinished("aborted", f"not started: {getattr(exc, 'hint', exc)}"))
+                return "aborted"
+        try:
+            if self.resumed:
+                await self._ask_resume()
+            outcome, reason = await self._steps()
+        except NoAnswer as exc:
+            outcome, reason = "waiting", exc.hint
+        except _Aborted as exc:
+            outcome, reason = "aborted", str(exc)
+        if outcome != "waiting" and self.rb.always:
+            await self._always()
+        if locked:
+            try:
+                await self.lock.release()
+                self.emit(LockEvent("released"))
+            except Exception as exc:  # a lock left behind is reported, the outcome stands
+                self.emit(Note(f"the run lock could not be released: {exc}"))
+        self.emit(RunFinished(outcome, reason))
+        return outcome
+
+    async def _take_lock(self) -> bool:
+        from .lock import LockError
+
+        try:
+            # during an outage the failed node cannot be locked: lock the nodes that answer
+            holder = await self.lock.acquire(self.lock_holder, skip_unreachable=True)
+        except LockError as exc:
+            raise _Aborted(f"the run lock could not be taken: {exc}") from None
+        if holder is None:
+            info = dataclasses.asdict(self.lock_holder)
+            info["nodes"] = list(self.lock.taken)
+            if self.lock.skipped:
+                info["unreachable"] = dict(self.lock.skipped)
+            self.emit(LockEvent("taken", info))
+            return True
+        info = dataclasses.asdict(holder)
+        self.emit(LockEvent("held_by_other", info))
+        q = Question("lock_held", "", "Another run holds this cluster", detail=", ".join(f"{k}: {v}" for k, v in info.items()),
+                     expected_text="BREAK LOCK", explain="Only one operator at a time. Break the lock only if that run is dead (its console lost, its process gone).")
+        answer = await self._ask(q)
+        if answer.action != "break_lock":
+            raise _Aborted("another run holds the cluster lock")
+        try:
+            other = await self.lock.break_and_acquire(self.lock_holder, skip_unreachable=True)
+        except LockError as exc:
+            raise _Aborted(f"the run lock could not be broken: {exc}") from None
+        self.emit(LockEvent("broken", {"was": info, "broken": {n: dataclasses.asdict(h) for n, h in self.lock.broken.items()}}))
+        if other is not None:
+            raise _Aborted(f"someone else took the lock while it was being broken: {dataclasses.asdict(other)}")
+        return True
+
+    async def _ask_resume(self) -> None:
+        done = [s for s, o in self.state.outcomes.items()]
+        where = self.state.in_flight or (done[-1] if done else "the start")
+        q = Question("resume", self.state.in_flight or "", f"Resume run {self.run_id}", detail=f"stopped at {where}; {len(done)} steps already decided",
+                     explain="The run stopped without finishing (crash, lost console, or waiting for an answer). Steps already done will not run again.")
+        answer = await self._ask(q)
+        if answer.action != "continue":
+            raise _Aborted("the operator did not resume")
+
+    async def _steps(self) -> tuple[RunOutcome, str]:
+        total = len(self.rb.steps)
+        for index, step in enumerate(self.rb.steps):
+            if step.id in self.state.outcomes:
+                continue
+            while True:
+                end = await self._step(index, total, step, "steps")
+                if end.flow == "retry":
+                    continue
+                if end.flow == "stop":
+                    return end.outcome, end.reason
+                break
+        return "done", ""
+
+    async def _always(self) -> None:
+        """Runs after done, failed and aborted runs; its failures are reported, never asked about."""
+        for index, step in enumerate(self.rb.always):
+            if step.id in self.state.outcomes:
+                continue
+            try:
+                await self._step(index, len(self.rb.always), step, "always")
+            except (NoAnswer, _Aborted) as exc:
+                self.emit(StepFinished(step.id, "failed", f"always section: {exc}"))
+
+    # --- one step --------------------------------------------------------------------------------
+    async def _step(self, index: int, total: int, step: Step, section: str) -> StepEnd:
+        if self.state.in_flight == step.id:
+            self.state.in_flight = None
+            if self.state.sent_in_flight:
+                self.emit(StepStarted(step.id, index, total, self.ctx.prose(step.title), step.kind, step.node, section))
+                return await self._unknown(step, "the run stopped while this step's command was running (crash or lost console)")
+        holds, why = self._when_holds(step)
+        if not holds:
+            self._finish(step, "skipped", why)
+            self.emit(StepSkipped(step.id, why))
+            return StepEnd("continue")
+        self.emit(StepStarted(step.id, index, total, self.ctx.prose(step.title), step.kind, step.node, section))
+        always = section == "always"
+        self._gates: tuple[CheckOutcome, ...] = ()
+
+        if step.require:
+            outcomes = await self._evaluate(step, "require", step.require)
+            self._gates = tuple(outcomes)
+            if _verdict(outcomes) != "pass":
+                if self.dry_run:
+                    self.emit(Note("dry run: this gate would stop the step", step.id))
+                elif step.allow_failure or always:
+                    return self._record_failure(step, "a gate did not pass: " + _summary(outcomes))
+                else:
+                    return await self._failure(step, "gate_failed", "a gate did not pass", outcomes)
+
+        if step.kind == "check":
+            outcomes = await self._evaluate(step, "verify", step.verify)
+            if _verdict(outcomes) == "pass":
+                return self._done(step)
+            return await self._failed_or_recorded(step, always, "a check did not pass: " + _summary(outcomes), outcomes)
+        if step.kind == "wait":
+            return await self._wait(step, always)
+        if step.kind == "manual":
+            return await self._manual(step)
+        if step.kind == "choice":
+            return await self._choice(step)
+        return await self._command_step(step, always)
+
+    def _when_holds(self, step: Step) -> tuple[bool, str]:
+        for cond in step.conditions():
+            value, label = self._condition_value(cond)
+            wanted = [cond.equals] if cond.equals is not None else list(cond.in_ or cond.not_in or [])
+            norm = {str(v).lower() if isinstance(v, bool) else str(v) for v in wanted}
+            seen = None if value is None else (str(value).lower() if isinstance(value, bool) else str(value))
+            if seen is None:
+                return False, f"when: {label} has no value"
+            member = seen in norm
+            if (cond.not_in is not None and member) or (cond.not_in is None and not member):
+                return False, f"when: {label} is {seen}"
+        return True, ""
+
+    def _condition_value(self, cond: When) -> tuple[Any, str]:
+        if cond.param is not None:
+            return self.ctx.params.get(cond.param), f"parameter {cond.param}"
+        if cond.choice is not None:
+            return self.state.choices.get(cond.choice), f"choice {cond.choice}"
+        return self.state.outcomes.get(cond.step or ""), f"step {cond.step}"
+
+    async def _evaluate(self, step: Step, phase: Any, checks: Sequence[Any]) -> list[CheckOutcome]:
+        outcomes = await self.checks.evaluate(checks)
+        self.emit(ChecksEvaluated(step.id, phase, tuple(outcomes)))
+        return outcomes
+
+    def _finish(self, step: Step, outcome: StepOutcome, reason: str = "", choice: str | None = None) -> None:
+        self.state.outcomes[step.id] = outcome
+        if choice is not None:
+            self.state.choices[step.id] = choice
+
+    def _done(self, step: Step, reason: str = "", choice: str | None = None) -> StepEnd:
+        self._finish(step, "done", reason, choice)
+        self.emit(StepFinished(step.id, "done", reason, choice))
+        return StepEnd("continue")
+
+    def _record_failure(self, step: Step, reason: str) -> StepEnd:
+        self._finish(step, "failed", reason)
+        self.emit(StepFinished(step.id, "failed", reason))
+        return StepEnd("continue")
+
+    async def _failed_or_recorded(self, step: Step, always: bool, reason: str, outcomes: Sequence[CheckOutcome] = ()) -> StepEnd:
+        if step.allow_failure or always or self.dry_run:
+            return self._record_failure(step, reason)
+        return await self._failure(step, "failed", reason, outcomes)
+
+    # --- asking ----------------------------------------------------------------------------------
+    async def _ask(self, q: Question) -> Answer:
+        self.emit(QuestionAsked(q.step_id, q.kind, q.title))
+        for _ in range(MAX_REFUSED_ANSWERS):
+            answer = await self.operator.ask(q)
+            try:
+                check_answer(q, answer)
+            except InvalidAnswer as exc:
+                self.emit(Note(f"answer refused: {exc}", q.step_id))
+                continue
+            self.emit(Answered(q.step_id, q.kind, answer.action, answer.reason, answer.text, answer.os_user))
+            return answer
+        raise NoAnswer(q, f"{MAX_REFUSED_ANSWERS} answers in a row were refused")
+
+    def _question(self, kind: Any, step: Step, **extra: Any) -> Question:
+        node = self.ctx.roles.get(step.node, step.node)
+        commands = tuple(self.ctx.shown(c, node) for c in step.commands())
+        user = self.ctx.prose(step.user, node) if step.user else None
+        return Question(kind, step.id, self.ctx.prose(step.title), self.ctx.prose(step.explain, node), step.node, user, commands, **extra)
+
+    async def _failure(self, step: Step, kind: Any, detail: str, outcomes: Sequence[CheckOutcome] = ()) -> StepEnd:
+        answer = await self._ask(self._question(kind, step, detail=detail, checks=tuple(outcomes)))
+        if answer.action == "retry":
+            return StepEnd("retry")
+        if answer.action == "skip":
+            self._finish(step, "skipped", answer.reason)
+            self.emit(StepFinished(step.id, "skipped", f"skipped by the operator: {answer.reason}"))
+            return StepEnd("continue")
+        self._finish(step, "failed", detail)
+        self.emit(StepFinished(step.id, "failed", detail))
+        if answer.action == "rollback":
+            await self.rollback()
+            return StepEnd("stop", "failed", f"{step.id} failed; rolled back")
+        if answer.action == "abort":
+            return StepEnd("stop", "aborted", f"aborted at {step.id}")
+        return StepEnd("stop", "failed", f"{step.id}: {detail}")
+
+    async def _unknown(self, step: Step, detail: str) -> StepEnd:
+        """Re-probe with the step's verify checks, show what was found, and let the operator decide."""
+        outcomes = await self._evaluate(step, "reprobe", step.verify) if step.verify else []
+        answer = await self._ask(self._question("unknown", step, detail=detail, checks=tuple(outcomes)))
+        if answer.action == "done":
+            return self._done(step, f"unknown outcome decided done by the operator: {answer.reason}")
+        if answer.action == "retry":
+            return StepEnd("retry")
+        if answer.action == "skip":
+            self._finish(step, "skipped", answer.reason)
+            self.emit(StepFinished(step.id, "skipped", f"skipped by the operator: {answer.reason}"))
+            return StepEnd("continue")
+        if answer.action == "abort":
+            self._finish(step, "unknown", detail)
+            self.emit(StepFinished(step.id, "unknown", detail))
+            return StepEnd("stop", "aborted", f"aborted at {step.id} (outcome unknown)")
+        return await self._failure(step, "failed", f"decided failed by the operator: {answer.reason}", outcomes)
+
+    # --- kinds -----------------------------------------------------------------------------------
+    async def _wait(self, step: Step, always: bool) -> StepEnd:
+        started = self.clock()
+        polls = 0
+        while True:
+            outcomes = await self._evaluate(step, "until", step.until)
+            polls += 1
+            if _verdict(outcomes) == "pass":
+                return self._done(step, f"after {polls} polls")
+            if self.clock() - started + step.interval_s > step.limit_s:
+                return await self._failed_or_recorded(step, always, f"not reached within {step.limit_s} s: " + _summary(outcomes), outcomes)
+            await self.sleep(step.interval_s)
+
+    async def _manual(self, step: Step) -> StepEnd:
+        if self.dry_run:
+            return self._skip_dry(step, "manual step: the operator would attest")
+        attest = self.ctx.prose(step.attest or "")
+        answer = await self._ask(self._question("manual", step, expected_text=attest))
+        if answer.action == "attest":
+            return self._done(step, f"attested: {attest}")
+        if answer.action == "skip":
+            self._finish(step, "skipped", answer.reason)
+            self.emit(StepFinished(step.id, "skipped", f"skipped by the operator: {answer.reason}"))
+            return StepEnd("continue")
+        return StepEnd("stop", "aborted", f"aborted at {step.id}")
+
+    async def _choice(self, step: Step) -> StepEnd:
+        options = tuple(Option(o.id, self.ctx.prose(o.label), self.ctx.prose(o.explain)) for o in step.options)
+        q = self._question("choice", step, options=options)
+        try:
+            answer = await self._ask(q)
+        except NoAnswer:
+            if not self.dry_run:
+                raise
+            self.emit(Note(f"dry run: no choice given; showing option {options[0].id}", step.id))
+            return self._done(step, "dry run", options[0].id)
+        if answer.action != "choose":
+            return StepEnd("stop", "aborted", f"aborted at {step.id}")
+        return self._done(step, f"chose {answer.choice}", answer.choice)
+
+    def _skip_dry(self, step: Step, why: str) -> StepEnd:
+        self._finish(step, "skipped", why)
+        self.emit(StepFinished(step.id, "skipped", f"dry run: {why}"))
+        return StepEnd("continue")
+
+    async def _command_step(self, step: Step, always: bool) -> StepEnd:
+        nodes = self._nodes(step.node)
+        if self.dry_run and step.is_mutating:
+            for node in nodes:
+                for cmd in step.commands():
+                    self.emit(Note(f"dry run: would run on {node}: {self.ctx.shown(cmd, node)}", step.id))
+            return self._skip_dry(step, "mutating step not run")
+        if not self.dry_run and not always:
+            level = step.confirmation
+            if level != "none":
+                expected = self.ctx.prose(step.confirm_text or "") if level == "typed" else ""
+                # the operator approves with the gates' current values in front of them
+                answer = await self._ask(self._question("typed" if level == "typed" else "confirm", step, expected_text=expected, checks=self._gates))
+                if answer.action == "skip":
+                    self._finish(step, "skipped", answer.reason)
+                    self.emit(StepFinished(step.id, "skipped", f"skipped by the operator: {answer.reason}"))
+                    return StepEnd("continue")
+                if answer.action == "abort":
+                    return StepEnd("stop", "aborted", f"aborted at {step.id}")
+        stdout_first = ""
+        for text in step.commands():
+            results = await self._run_everywhere(step, text, nodes, step.user, step.timeout_s, rollback=False)
+            unknown = [n for n, (r, _) in results.items() if isinstance(r, Result) and r.unknown]
+            if unknown:
+                r = results[unknown[0]][0]
+                return await self._unknown(step, f"{r.ending} on {', '.join(unknown)}: {r.error or 'the command may or may not have run'}")  # type: ignore[union-attr]
+            problems = [f"{n}: {self._expect_problem(step, r, out)}" for n, (r, out) in results.items() if self._expect_problem(step, r, out)]
+            if problems:
+                return await self._failed_or_recorded(step, always, "; ".join(problems))
+            stdout_first = next(iter(results.values()))[1]
+            for cap in step.capture:
+                m = re.search(cap.regex, stdout_first, re.M)
+                if m is None:
+                    return await self._failed_or_recorded(step, always, f"capture {cap.name}: /{cap.regex}/ not found in the output")
+                value = m.group(1) if m.groups() else m.group(0)
+                self.ctx.captured[cap.name] = value
+                self.state.captured[cap.name] = value
+                self.emit(Captured(step.id, cap.name, value))
+        if step.verify:
+            outcomes = await self._evaluate(step, "verify", step.verify)
+            verdict = _verdict(outcomes)
+            if verdict == "unknown" and not self.dry_run:
+                return await self._unknown(step, "the command finished but its verify checks could not be read: " + _summary(outcomes))
+            if verdict != "pass":
+                return await self._failed_or_recorded(step, always, "verify: " + _summary(outcomes), outcomes)
+        return self._done(step)
+
+    def _expect_problem(self, step: Step, r: Result | TransportError, out: str) -> str:
+        if isinstance(r, TransportError):
+            return f"not started: {r}"
+        if r.ending == "cancelled":
+            return "cancelled"
+        if r.ending == "signalled":
+            return f"killed by signal {r.signal}"
+        if r.ending == "not_started":
+            return f"not started: {r.error}"
+        if r.exit_status not in step.expect.exit:
+            return f"exit status {r.exit_status} (expected {', '.join(map(str, step.expect.exit))})"
+        if step.expect.not_output and re.search(step.expect.not_output, out, re.M):
+            return f"output matches /{step.expect.not_output}/"
+        if step.expect.output and not re.search(step.expect.output, out, re.M):
+            return f"output does not match /{step.expect.output}/"
+        return ""
+
+    async def _run_everywhere(self, step: Step, text: str, nodes: list[str], user: str | None, timeout_s: float, rollback: bool) -> dict[str, tuple[Result | TransportError, str]]:
+        sem = asyncio.Semaphore(step.concurrency)
+
+        async def one(node: str) -> tuple[Result | TransportError, str]:
+            async with sem:
+                return await self._exec(step, text, node, user, timeout_s, rollback)
+
+        outs = await asyncio.gather(*(one(n) for n in nodes))
+        return dict(zip(nodes, outs))
+
+    async def _exec(self, step: Step, text: str, node: str, user: str | None, timeout_s: float, rollback: bool) -> tuple[Result | TransportError, str]:
+        command = self.ctx.command(text, node)
+        run_as = self.ctx.prose(user, node) if user else None
+        transport = "local" if node == "local" else self.transport_name
+        self.emit(CommandSent(step.id, node, run_as, transport, self.ctx.shown(text, node), step.is_mutating, rollback))
+        kept: list[bytes] = []
+        size = 0
+
+        def sink(stream: str, chunk: bytes) -> None:
+            nonlocal size
+            if size < MAX_KEPT_OUTPUT:
+                kept.append(chunk)
+                size += len(chunk)
+            self.emit(OutputChunk(step.id, node, stream, chunk))
+
+        try:
+            result: Result | TransportError = await self.transport.run(node, command, user=run_as, timeout_s=timeout_s, on_output=sink)
+        except TransportError as exc:
+            self.emit(CommandFinished(step.id, node, "not_started", None, None, 0, 0, 0, str(exc), rollback))
+            return exc, ""
+        self.emit(CommandFinished(step.id, node, result.ending, result.exit_status, result.signal, result.duration_us,
+                                  result.stdout_bytes, result.stderr_bytes, result.error, rollback))
+        return result, b"".join(kept).decode("utf-8", "replace")
+
+    # --- rollback --------------------------------------------------------------------------------
+    async def rollback(self) -> list[tuple[str, bool]]:
+        """Undo done steps in reverse order, down to (not through) the last irreversible one.
+
+        A failing rollback is reported and the next one still runs.
+        """
+        report: list[tuple[str, bool]] = []
+        by_id = {s.id: s for s in self.rb.steps}
+        done = [sid for sid, o in self.state.outcomes.items() if o == "done" and sid in by_id]
+        for sid in reversed(done):
+            step = by_id[sid]
+            if step.irreversible:
+                self.emit(Note(f"rollback stops at {sid}: it is irreversible", sid))
+                break
+            if step.rollback is None:
+                continue
+            self.emit(RollbackStarted(sid))
+            rb = step.rollback
+            nodes = self._nodes(rb.node or step.node)
+            ok = True
+            reason = ""
+            for text in ([rb.run] if isinstance(rb.run, str) else rb.run):
+                results = await self._run_everywhere(step, text, nodes, rb.user or step.user, rb.timeout_s, rollback=True)
+                bad = [f"{n}: {r if isinstance(r, TransportError) else (r.error or r.ending + ' ' + str(r.exit_status))}" for n, (r, _) in results.items() if isinstance(r, TransportError) or not r.ok]
+                if bad:
+                    ok, reason = False, "; ".join(bad)
+                    break
+            self.state.outcomes[sid] = "rolled_back" if ok else self.state.outcomes[sid]
+            self.emit(RollbackFinished(sid, ok, reason))
+            report.append((sid, ok))
+        return report
+
+
+class _Aborted(Exception):
+    pass
+
+
+def _verdict(outcomes: Sequence[CheckOutcome]) -> str:
+    verdicts = {o.verdict for o in outcomes}
+    return "fail" if "fail" in verdicts else "unknown" if "unknown" in verdicts else "pass"
+
+
+def _summary(outcomes: Sequence[CheckOutcome]) -> str:
+    bad = [o for o in outcomes if o.verdict != "pass"]
+    return "; ".join(f"{o.node} {o.probe}.{o.field} {o.expected}: {o.verdict} ({o.reason})" for o in bad) or "all passed"

@@ -1,0 +1,87 @@
+"""`hamn run --headless`: progress printed with Rich as the engine's events arrive."""
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from rich.console import Console
+from rich.markup import escape
+
+from .engine.events import (
+    Answered, ChecksEvaluated, CommandFinished, CommandSent, Event, LockEvent, Note, OutputChunk, QuestionAsked,
+    RollbackFinished, RollbackStarted, RunFinished, RunStarted, StepFinished, StepSkipped, StepStarted,
+)
+from .textsafe import neutralise
+
+MARK = {"done": "[green]✓[/]", "failed": "[red]✗[/]", "skipped": "[yellow]–[/]", "unknown": "[magenta]?[/]", "rolled_back": "[cyan]↶[/]"}
+
+
+class HeadlessPrinter:
+    """A subscriber; command output is written as it streams, neutralised, prefixed per node for group steps."""
+
+    def __init__(self, console: Console | None = None, out: TextIO | None = None, show_output: bool = True):
+        self.console = console or Console(highlight=False)
+        self.out = out or sys.stdout
+        self.show_output = show_output
+        self.total = 0
+        self._at_line_start = True
+
+    def p(self, text: str) -> None:
+        self._newline()
+        self.console.print(text)
+
+    def _newline(self) -> None:
+        if not self._at_line_start:
+            self.out.write("\n")
+            self._at_line_start = True
+
+    def __call__(self, e: Event) -> None:
+        if isinstance(e, RunStarted):
+            mode = " [bold yellow]DRY RUN[/]" if e.dry_run else ""
+            train = " [bold magenta]TRAINING[/]" if e.training else ""
+            resumed = " (resumed)" if e.resumed else ""
+            self.p(f"[bold]hamn run {escape(e.runbook_id)}[/] v{escape(e.runbook_version)} on {escape(e.cluster or 'this machine')}{mode}{train}{resumed} — run {e.run_id}")
+            if e.roles:
+                self.p("roles: " + ", ".join(f"{r}={n}" for r, n in e.roles.items()))
+        elif isinstance(e, StepStarted):
+            where = "" if e.section == "steps" else f" ({e.section})"
+            self.p(f"[bold][{e.index + 1}/{e.total}][/]{where} {escape(e.title)} [dim]({escape(e.node)}, {e.kind})[/]")
+        elif isinstance(e, StepSkipped):
+            self.p(f"  {MARK['skipped']} skipped: {escape(e.reason)}")
+        elif isinstance(e, ChecksEvaluated):
+            for o in e.outcomes:
+                colour = {"pass": "green", "fail": "red", "unknown": "magenta"}[o.verdict]
+                self.p(f"  [{colour}]{o.verdict:7}[/] {e.phase}: {escape(o.node)} {escape(o.probe)}.{escape(o.field)} {escape(o.expected)} — {escape(neutralise(o.reason))}")
+        elif isinstance(e, CommandSent):
+            user = f" as {e.user}" if e.user else ""
+            tag = "rollback " if e.rollback else ""
+            self.p(f"  [cyan]{tag}$[/] {escape(e.command)} [dim]({escape(e.node)}{escape(user)})[/]")
+        elif isinstance(e, OutputChunk) and self.show_output:
+            text = neutralise(e.data.decode("utf-8", "replace"))
+            if text:
+                self.out.write(text)
+                self._at_line_start = text.endswith("\n")
+        elif isinstance(e, CommandFinished):
+            if e.ending != "exited" or e.exit_status != 0:
+                why = f"exit {e.exit_status}" if e.ending == "exited" else e.ending + (f": {e.error}" if e.error else "")
+                self.p(f"  [yellow]→ {escape(why)}[/] [dim]({e.duration_us / 1e6:.1f} s)[/]")
+        elif isinstance(e, QuestionAsked):
+            self.p(f"  [bold]?[/] {e.kind}: {escape(e.prompt)}")
+        elif isinstance(e, Answered):
+            reason = f" — {escape(e.reason)}" if e.reason else ""
+            self.p(f"  [bold]→[/] {e.action}{reason}")
+        elif isinstance(e, StepFinished):
+            reason = f": {escape(neutralise(e.reason))}" if e.reason and e.outcome != "done" else ""
+            self.p(f"  {MARK.get(e.outcome, '')} {e.outcome}{reason}")
+        elif isinstance(e, RollbackStarted):
+            self.p(f"  [cyan]↶ rolling back {escape(e.step_id)}[/]")
+        elif isinstance(e, RollbackFinished):
+            self.p(f"  {'[green]rolled back[/]' if e.ok else '[red]rollback failed: ' + escape(e.reason) + '[/]'} {escape(e.step_id)}")
+        elif isinstance(e, LockEvent):
+            self.p(f"[dim]lock {e.action}: {escape(str(e.holder))}[/]")
+        elif isinstance(e, Note):
+            self.p(f"  [dim]{escape(e.text)}[/]")
+        elif isinstance(e, RunFinished):
+            colour = {"done": "green", "failed": "red", "aborted": "yellow", "waiting": "magenta"}[e.outcome]
+            reason = f": {escape(e.reason)}" if e.reason else ""
+            self.p(f"[bold {colour}]run {e.outcome}[/]{reason}")
