@@ -27,7 +27,7 @@ irreversible = true
 [[steps]]
 id = "two"
 title = "two, slow"
-run = "echo two >> {d}/count; touch {d}/started; sleep 60 # hamn-resume-test"
+run = "echo two >> {d}/count; touch {d}/started; sleep 61.25"
 irreversible = true
 timeout_s = 300
 
@@ -57,7 +57,7 @@ def test_kill_9_then_resume_repeats_nothing(tmp_path: Path):
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
     finally:
-        subprocess.run(["pkill", "-f", "hamn-resume-test"])
+        subprocess.run(["pkill", "-f", "sleep 61.25"])
     [journal] = list(audit.glob("resumable-*.journal.jsonl"))
     contents = read_journal(journal)
     assert contents.finished is None and contents.state.in_flight == "two" and contents.state.sent_in_flight
@@ -83,7 +83,7 @@ def test_kill_9_then_resume_repeats_nothing(tmp_path: Path):
 
 def test_torn_last_line_is_ignored_and_reported(tmp_path: Path):
     book = tmp_path / "resumable.toml"
-    book.write_text(BOOK.format(d=tmp_path).replace("sleep 60 # hamn-resume-test", "true"))
+    book.write_text(BOOK.format(d=tmp_path).replace("sleep 61.25", "true"))
     audit = tmp_path / "runs"
     out = hamn(str(book), "--headless", "--yes", "--audit-dir", str(audit), cwd=tmp_path)
     assert out.returncode == 0, out.stdout + out.stderr
