@@ -153,6 +153,34 @@ def run(runbook: str, cluster_path: str | None, sets: tuple[str, ...], roles: tu
 
 
 @main.command()
+@click.option("--cluster", "cluster_path", metavar="FILE", help="The cluster file (default: $HAMN_CLUSTER, /etc/hamn/cluster.toml).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per snapshot.")
+@click.option("--watch", is_flag=True, help="Keep reading; mail the [alerts] list on transitions.")
+@click.option("--interval", default=10.0, show_default=True, help="Seconds between the end of one reading and the next.")
+@click.option("--count", type=int, default=0, help="With --watch: stop after this many readings (0: never).")
+def status(cluster_path: str | None, as_json: bool, watch: bool, interval: float, count: int) -> None:
+    """Both nodes' replication state, the service IP and xCAT's services; unknown shown as unknown."""
+    import asyncio
+
+    from .engine.session import default_cluster_path
+    from .inventory.loader import load_cluster
+    from .source.problems import InputError
+    from .status_cli import watch_status
+
+    path = cluster_path or default_cluster_path()
+    if path is None:
+        click.echo("hamn status: give --cluster FILE (or set HAMN_CLUSTER)", err=True)
+        sys.exit(2)
+    try:
+        cluster = load_cluster(path)
+    except InputError as exc:
+        for p in exc.problems:
+            click.echo(str(p), err=True)
+        sys.exit(2)
+    sys.exit(asyncio.run(watch_status(cluster, as_json=as_json, watch=watch, interval=interval, count=count)))
+
+
+@main.command()
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per runbook.")
 def runbooks(as_json: bool) -> None:
     """List the runbooks hamn ships (and those in $HAMN_RUNBOOKS)."""

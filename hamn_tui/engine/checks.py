@@ -99,6 +99,8 @@ class CheckEvaluator:
         verdict, reason = compare(check, observed, self.ctx)
         if verdict == "unknown" and reading.error:
             reason = reading.error
+        if reading.detail:
+            reason = f"{reason} — {reading.detail}"
         return CheckOutcome(node, check.probe, check.field, describe(check, self.ctx), None if observed is _MISSING else observed, verdict, reason, check.why)  # type: ignore[arg-type]
 
     async def evaluate(self, checks: Sequence[Check]) -> list[CheckOutcome]:

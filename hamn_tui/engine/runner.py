@@ -91,6 +91,7 @@ class Runner:
         self.resumed = state is not None
         self.state = state or RunState()
         self.ctx.captured.update(self.state.captured)
+        self.ctx.outcomes = self.state.outcomes  # shared: probes see outcomes as they happen
         self.lock = lock
         self.lock_holder = lock_holder
         self.transport_name = transport_name

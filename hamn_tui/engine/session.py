@@ -16,8 +16,7 @@ from typing import Any, Callable, Iterable
 from ..catalog import find_runbook
 from ..inventory.loader import load_cluster
 from ..inventory.model import Cluster
-from ..probes.base import ProbeSet
-from ..probes.host import host_probes
+from ..probes.registry import cluster_probes
 from ..runbook.context import ParamError, RunContext, bind_roles, resolve_params
 from ..runbook.loader import load_runbook
 from ..runbook.model import Runbook
@@ -130,7 +129,7 @@ def prepare(
         from ..transport.ssh import SshTransport
 
         transport, tname = (Router(LocalTransport(), SshTransport(cluster)), "ssh") if cluster else (LocalTransport(), "local")
-    probes = probes_factory(transport, cluster, ctx) if probes_factory else host_probes(transport, cluster)
+    probes = probes_factory(transport, cluster, ctx) if probes_factory else cluster_probes(transport, cluster, ctx)
 
     run_id = previous.started["run_id"] if previous else new_run_id()
     journal = Journal(previous.path if previous else journal_path(directory, rb.runbook.id, run_id))

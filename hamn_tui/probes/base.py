@@ -10,6 +10,8 @@ class Reading:
     fields: Mapping[str, Any] = field(default_factory=dict)
     error: str | None = None
     """Why the probe (or some of its fields) could not be read."""
+    detail: str | None = None
+    """How the values were reached (a verdict's reasons), shown with every check on them."""
 
 
 class ProbeSource(Protocol):

@@ -17,6 +17,7 @@ class ProbeSpec:
     """field name -> what it holds (type and unit in words, shown in docs and errors)."""
     args: dict[str, str] = field(default_factory=dict)
     """argument name -> meaning; every listed argument is required."""
+    optional_args: dict[str, str] = field(default_factory=dict)
 
 
 _HADR_CHANNEL = {
@@ -72,7 +73,9 @@ PROBES: dict[str, ProbeSpec] = {
                 "peer_window_only": "allowed | refused | unknown",
                 "force": "allowed | refused | unknown",
                 "estimated_loss_bytes": "int, last known primary minus standby log position",
+                "estimated_loss_s": "int, last known primary log time minus standby replay time",
             },
+            optional_args={"fenced_step": "id of an earlier step (e.g. a manual attestation) whose success proves the old primary is fenced"},
         ),
         ProbeSpec(
             "pg.replication",

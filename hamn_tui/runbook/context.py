@@ -76,6 +76,9 @@ class RunContext:
     cluster: Cluster | None = None
     roles: dict[str, str] = field(default_factory=dict)
     captured: dict[str, str] = field(default_factory=dict)
+    outcomes: dict[str, str] = field(default_factory=dict)
+    """Step outcomes so far (the runner shares its own dict): probes may read facts such as
+    an attested fencing step."""
 
     def lookup(self, node: str | None = None) -> Callable[[str], Any]:
         values: dict[str, Any] = {"params": self.params, "captured": self.captured}

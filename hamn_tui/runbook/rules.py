@@ -215,9 +215,13 @@ class RuleChecker:
             for arg in spec.args:
                 if arg not in check.args:
                     self.p.add(at + ("args",), f'probe "{check.probe}" needs args.{arg} ({spec.args[arg]})')
+            takes = {**spec.args, **spec.optional_args}
             for arg in check.args:
-                if arg not in spec.args:
-                    self.p.add(at + ("args", arg), f'probe "{check.probe}" takes no argument "{arg}"' + (f"; it takes: {', '.join(spec.args)}" if spec.args else ""))
+                if arg not in takes:
+                    self.p.add(at + ("args", arg), f'probe "{check.probe}" takes no argument "{arg}"' + (f"; it takes: {', '.join(takes)}" if takes else ""))
+            step_ref = check.args.get("fenced_step")
+            if isinstance(step_ref, str) and step_ref not in self.seen_steps:
+                self.p.add(at + ("args", "fenced_step"), f'unknown step "{step_ref}": no earlier step has that id{did_you_mean(step_ref, self.seen_steps)}')
         ops = check.operators()
         if len(ops) != 1:
             self.p.add(at, f"a check needs exactly one operator (equals, not_equals, in, not_in, lt, le, gt, ge, matches, not_matches); found {len(ops) or 'none'}")

@@ -1,0 +1,23 @@
+"""Every probe a run on this cluster can use: host probes, plus DB2's or PostgreSQL's."""
+from __future__ import annotations
+
+from ..inventory.model import Cluster
+from ..runbook.context import RunContext
+from ..transport.base import Transport
+from .base import ProbeSet
+from .host import host_probes
+
+
+def cluster_probes(transport: Transport, cluster: Cluster | None, ctx: RunContext | None = None) -> ProbeSet:
+    probes = host_probes(transport, cluster)
+    if cluster is not None and cluster.db2 is not None:
+        from .db2.probe import db2_probes
+
+        probes.probes.update(db2_probes(transport, cluster, ctx).probes)
+    if cluster is not None and cluster.pg is not None:
+        try:
+            from .pg import pg_probes
+        except ImportError:  # psycopg2 missing: PG gates read as unknown, with the reason
+            return probes
+        probes.probes.update(pg_probes(cluster).probes)
+    return probes

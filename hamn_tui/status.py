@@ -1,0 +1,130 @@
+"""`hamn status`: both nodes at a glance, and the transitions worth a mail (Serviceguard's ALERT_MAIL_ID).
+
+A snapshot reads every node's replication state and host facts through the probes; a value
+that could not be read is shown as unknown, never as healthy. `--watch` re-reads after each
+snapshot completes (completion-chained: probes never overlap) and compares consecutive
+snapshots for transitions.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .inventory.model import Cluster
+from .probes.base import ProbeSource
+
+UNKNOWN = "unknown"
+
+
+@dataclass
+class NodeStatus:
+    name: str
+    role_at_setup: str
+    reachable: bool | None
+    replication: dict[str, Any] = field(default_factory=dict)
+    holds_service_ip: bool | None = None
+    services: dict[str, bool | None] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def role(self) -> str:
+        return str(self.replication.get("role") or UNKNOWN)
+
+
+@dataclass
+class Snapshot:
+    cluster: str
+    database: str
+    taken_epoch: float
+    nodes: dict[str, NodeStatus]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "cluster": self.cluster, "database": self.database, "taken_epoch": int(self.taken_epoch),
+            "nodes": {n: {"role_at_setup": s.role_at_setup, "reachable": s.reachable, "role": s.role, "replication": s.replication,
+                          "holds_service_ip": s.holds_service_ip, "services": s.services, "errors": s.errors} for n, s in self.nodes.items()},
+        }
+
+
+SERVICES = {"db2": ("xcatd", "dhcpd", "named", "conserver"), "pg": ("xcatd", "dhcpd", "named", "conserver")}
+
+
+async def snapshot(cluster: Cluster, probes: ProbeSource, *, services: bool = True) -> Snapshot:
+    kind = cluster.cluster.database
+    probe = "db2.hadr" if kind == "db2" else "pg.replication"
+    nodes: dict[str, NodeStatus] = {}
+    for name, node in cluster.nodes.items():
+        if node.role not in ("primary", "standby"):
+            continue
+        st = NodeStatus(name, node.role, None)
+        r = await probes.read(name, "host.reachable", {})
+        st.reachable = r.fields.get("reachable")
+        if st.reachable is False:
+            st.errors.append(r.error or "unreachable")
+            nodes[name] = st
+            continue
+        rep = await probes.read(name, probe, {})
+        st.replication = dict(rep.fields)
+        if rep.error:
+            st.errors.append(rep.error)
+        if cluster.service_ip is not None:
+            ip = await probes.read(name, "host.service_ip", {})
+            st.holds_service_ip = ip.fields.get("holds")
+        if services:
+            for svc in SERVICES[kind]:
+                s = await probes.read(name, "host.service", {"service": svc})
+                st.services[svc] = s.fields.get("running")
+        nodes[name] = st
+    return Snapshot(cluster.cluster.name, kind, time.time(), nodes)
+
+
+@dataclass(frozen=True)
+class Transition:
+    kind: str
+    """standby_disconnected | standby_reconnected | role_changed | takeover | node_unreachable | node_reachable"""
+    node: str
+    before: str
+    after: str
+
+    def subject(self, cluster: str) -> str:
+        words = {
+            "standby_disconnected": "standby disconnected", "standby_reconnected": "standby reconnected",
+            "role_changed": "role changed", "takeover": "takeover: new primary", "node_unreachable": "node unreachable",
+            "node_reachable": "node reachable again",
+        }[self.kind]
+        return f"[hamn {cluster}] {words}: {self.node} ({self.before} -> {self.after})"
+
+
+def _connected(kind: str, rep: dict[str, Any]) -> bool | None:
+    if kind == "db2":
+        cs = rep.get("connect_status")
+        return None if cs is None else cs == "CONNECTED"
+    if rep.get("role") == "primary":
+        n = rep.get("streaming_standbys")
+        return None if n is None else n > 0
+    w = rep.get("wal_receiver")
+    return None if w is None else w == "streaming"
+
+
+def transitions(before: Snapshot, after: Snapshot) -> list[Transition]:
+    """What changed between two snapshots that an administrator must hear about. Unknown → known
+    is not a transition (a first reading, or a probe that failed once, must not page anyone)."""
+    out: list[Transition] = []
+    for name, b in before.nodes.items():
+        a = after.nodes.get(name)
+        if a is None:
+            continue
+        if b.reachable is True and a.reachable is False:
+            out.append(Transition("node_unreachable", name, "reachable", "unreachable"))
+        elif b.reachable is False and a.reachable is True:
+            out.append(Transition("node_reachable", name, "unreachable", "reachable"))
+        if b.role != UNKNOWN and a.role != UNKNOWN and b.role != a.role:
+            kind = "takeover" if a.role.upper() == "PRIMARY" else "role_changed"
+            out.append(Transition(kind, name, b.role, a.role))
+        cb, ca = _connected(before.database, b.replication), _connected(after.database, a.replication)
+        if cb is True and ca is False:
+            out.append(Transition("standby_disconnected", name, "connected", "disconnected"))
+        elif cb is False and ca is True:
+            out.append(Transition("standby_reconnected", name, "disconnected", "connected"))
+    return out
