@@ -60,14 +60,15 @@ async def snapshot(cluster: Cluster, probes: ProbeSource, *, services: bool = Tr
         st = NodeStatus(name, node.role, None)
         r = await probes.read(name, "host.reachable", {})
         st.reachable = r.fields.get("reachable")
-        if st.reachable is False:
-            st.errors.append(r.error or "unreachable")
-            nodes[name] = st
-            continue
+        # PostgreSQL answers on its own port even when SSH does not: always ask the database
         rep = await probes.read(name, probe, {})
         st.replication = dict(rep.fields)
         if rep.error:
             st.errors.append(rep.error)
+        if st.reachable is not True:
+            st.errors.append(f"ssh: {r.error or 'no answer'}")
+            nodes[name] = st
+            continue
         if cluster.service_ip is not None:
             ip = await probes.read(name, "host.service_ip", {})
             st.holds_service_ip = ip.fields.get("holds")

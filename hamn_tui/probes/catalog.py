@@ -96,6 +96,7 @@ PROBES: dict[str, ProbeSpec] = {
             "pg.promote",
             "the promotion-safety verdict for this node as a standby",
             {"verdict": "allowed | refused | unknown", "lag_bytes": "int"},
+            optional_args={"fenced_step": "id of an earlier step whose success proves the old primary is down and fenced (unplanned promotion needs it)"},
         ),
         ProbeSpec("host.reachable", "the node answers over SSH", {"reachable": "bool"}),
         ProbeSpec(

@@ -19,5 +19,10 @@ def cluster_probes(transport: Transport, cluster: Cluster | None, ctx: RunContex
             from .pg import pg_probes
         except ImportError:  # psycopg2 missing: PG gates read as unknown, with the reason
             return probes
-        probes.probes.update(pg_probes(cluster).probes)
+        def attested(args) -> bool:
+            """The operator's attestation, named by the gate: the step whose success proves the old primary is down."""
+            step = args.get("fenced_step")
+            return bool(ctx and step and ctx.outcomes.get(str(step)) == "done")
+
+        probes.probes.update(pg_probes(cluster, roles=ctx.roles if ctx else None, primary_down_confirmed=attested).probes)
     return probes
