@@ -207,3 +207,12 @@ def runbooks(as_json: bool) -> None:
             click.echo(str(p), err=True)
     if bad:
         sys.exit(1)
+
+
+from .cli_hadr import hadr  # noqa: E402
+
+main.add_command(hadr)
+
+from .cli_advise import advise  # noqa: E402
+
+hadr.add_command(advise)

@@ -159,3 +159,10 @@ def test_not_activated_is_unknown_and_standard_is_refused():
 def test_missing_state_is_unknown_not_allowed():
     s = standby(state=None)
     assert verdicts(advise(s, now_epoch=NOW, second=s, primary_down=True, primary_fenced=True)) == ("unknown", "unknown", "unknown")
+
+
+def test_a_source_without_hadr_flags_says_so():
+    s = standby()
+    s.channels[0].flags_reported = False
+    a = advise(s, now_epoch=NOW, second=s, primary=primary_view())
+    assert a.graceful.verdict == "allowed" and "HADR_FLAGS is not reported by this source" in text(a.graceful)

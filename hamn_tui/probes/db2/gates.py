@@ -148,6 +148,8 @@ def _graceful(v: Verdict, ch: HadrChannel, primary: HadrStatus | None, primary_u
     if superasync:
         v.note(f"SUPERASYNC never reaches PEER: the takeover first ships and replays the whole gap (HADR_LOG_GAP = {ch.log_gap_bytes})")
     blocked = [f for f in ch.flags if f in BLOCKING_FLAGS]
+    if not getattr(ch, "flags_reported", True):
+        v.note("HADR_FLAGS is not reported by this source (DB2 9.x/10.1, snapshot): check `db2pd -db DB -tablespaces` on the standby shows every table space normal")
     if blocked:
         v.refuse(f"HADR_FLAGS = {' '.join(ch.flags)}: {', '.join(blocked)} must be fixed before a takeover")
     if ch.log_gap_bytes is None:

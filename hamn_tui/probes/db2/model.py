@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-Source = Literal["db2pd-9", "db2pd-10", "snapshot", "dbcfg", "mon_get_hadr", "sim"]
+Source = Literal["db2pd-9", "db2pd-10", "db2pd", "snapshot", "dbcfg", "mon_get_hadr", "sim"]
+"""`db2pd`: a db2pd message whose DB2 level cannot be told (e.g. "not activated" without a banner)."""
 
 
 @dataclass
@@ -21,6 +22,9 @@ class LogPosition:
     page: int | None = None
     pos: int | None = None
     """Byte offset (LSO) where the source gives one."""
+    lsn: str | None = None
+    """The LSN as printed (hex) by db2pd 9.x and the snapshot; `pos` is filled from it only where
+    the level documents the LSN as a byte offset (db2pd 9.x)."""
 
 
 @dataclass
@@ -60,6 +64,9 @@ class HadrChannel:
     peer_window_s: float | None = None
     peer_window_end_epoch: int | None = None
     reads_on_standby_enabled: bool | None = None
+    flags_reported: bool = False
+    """True when the source printed HADR_FLAGS (db2pd 10.5+, MON_GET_HADR 10.5+); an empty `flags`
+    then means no flag is set. False: the source has no flags (9.x, 10.1, snapshot) — unknown."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Fields this parser does not know, by their printed key, value as printed (stripped)."""
 
@@ -77,7 +84,14 @@ class HadrStatus:
     """For `db2 get db cfg`: normalised HADR configuration (role, local_host, … timeout_s, peer_window_s)."""
     db2_level: str | None = None
     timestamp_epoch: int | None = None
-    """When the source says it took the reading (db2pd banner, snapshot timestamp)."""
+    """When the source says it took the reading, where it gives an absolute time (the db2pd banner and
+    the snapshot print local time without a zone: they fill `timestamp_local` instead)."""
+    timestamp_local: str | None = None
+    """The reading's date as printed in the DB host's local time, ISO 8601 without offset."""
+    cfg_extra: dict[str, Any] = field(default_factory=dict)
+    """For `db2 get db cfg`: every other line, by parameter name (HADR_TARGET_LIST, …) or label, as printed."""
+    warnings: list[str] = field(default_factory=list)
+    """What the parser could not vouch for (unknown enum values or flags, a last line possibly cut, …)."""
 
     @property
     def role(self) -> str | None:
@@ -89,14 +103,24 @@ class HadrStatus:
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
-        out["format"] = out.pop("source")
+        out = {"format": out.pop("source"), **out}
         out["role"] = self.role
         for ch in out["channels"]:
             for key in ("primary_log", "standby_log", "standby_replay_log"):
                 pos = ch.pop(key)
                 ch[f"{key}_file"], ch[f"{key}_page"], ch[f"{key}_pos"] = pos["file"], pos["page"], pos["pos"]
+                ch[f"{key}_lsn"] = pos["lsn"]
         return out
 
 
 class ParseError(ValueError):
     """Input that is not a status this parser understands; the message says what was expected."""
+
+    def __init__(self, message: str, line: int | None = None):
+        super().__init__(message)
+        self.message = " ".join(message.split())  # always one line
+        self.line = line
+        """1-based line of the input where the problem is, when there is one."""
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}" if self.line else self.message
