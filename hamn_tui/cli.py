@@ -99,12 +99,13 @@ def _pairs(values: tuple[str, ...], flag: str) -> dict[str, str]:
 @click.option("--answer", "answers", multiple=True, metavar="STEP=ACTION[:REASON]", help="Answer a failed or unknown step: done, fail, retry, skip, rollback, abort.")
 @click.option("--on-failure", type=click.Choice(["fail", "rollback"]), default="fail", show_default=True, help="Headless answer to a failed step.")
 @click.option("--resume", is_flag=True, help="Continue the unfinished run of this runbook.")
-@click.option("--audit-dir", type=click.Path(file_okay=False), help="Where run journals are kept (default $HAMN_AUDIT_DIR or ~/.local/state/hamn/runs).")
+@click.option("--audit-dir", type=click.Path(file_okay=False), help="Where audit logs are kept (default $HAMN_AUDIT_DIR or ~/.local/state/hamn/runs).")
+@click.option("--key", metavar="FILE", help="SSH key that signs the audit log (default: ssh-agent, the cluster file's [signing] key, the installation key).")
 @click.option("--lock-dir", default="/var/lock", show_default=True, help="Where the run lock lives on each node.")
 @click.option("--quiet-output", is_flag=True, help="Do not print command output.")
 def run(runbook: str, cluster_path: str | None, sets: tuple[str, ...], roles: tuple[str, ...], dry_run: bool, headless: bool, yes: bool,
         confirms: tuple[str, ...], attests: tuple[str, ...], chooses: tuple[str, ...], answers: tuple[str, ...], on_failure: str,
-        resume: bool, audit_dir: str | None, lock_dir: str, quiet_output: bool) -> None:
+        resume: bool, audit_dir: str | None, key: str | None, lock_dir: str, quiet_output: bool) -> None:
     """Run one runbook. Exit 0 done, 1 failed, 3 aborted, 4 waiting for an answer it was not given."""
     import asyncio
     from pathlib import Path
@@ -123,7 +124,7 @@ def run(runbook: str, cluster_path: str | None, sets: tuple[str, ...], roles: tu
         parsed_answers[k] = (action, reason)
     operator = AutoOperator(yes=yes, confirms=_pairs(confirms, "--confirm"), attests=set(attests), choices=_pairs(chooses, "--choose"),
                             answers=parsed_answers, resume=resume, on_failure=on_failure)  # type: ignore[arg-type]
-    req = RunRequest(runbook, cluster_path, _pairs(sets, "--set"), _pairs(roles, "--role"), dry_run, Path(audit_dir) if audit_dir else None, resume, lock_dir)
+    req = RunRequest(runbook, cluster_path, _pairs(sets, "--set"), _pairs(roles, "--role"), dry_run, Path(audit_dir) if audit_dir else None, resume, lock_dir, key)
     try:
         prepared = prepare(req, operator, [HeadlessPrinter(show_output=not quiet_output)], interactive=sys.stdin.isatty())
     except InputError as exc:
@@ -149,6 +150,8 @@ def run(runbook: str, cluster_path: str | None, sets: tuple[str, ...], roles: tu
         sys.exit(1)
     finally:
         prepared.journal.close()
+        if prepared.journal.fd is None and prepared.journal.log_id:
+            click.echo(f"audit log: {prepared.journal.summary()}", err=True)
     sys.exit(EXIT[outcome])
 
 
@@ -216,3 +219,6 @@ main.add_command(hadr)
 from .cli_advise import advise  # noqa: E402
 
 hadr.add_command(advise)
+
+from .cli_audit import audit  # noqa: E402
+main.add_command(audit)

@@ -58,7 +58,7 @@ def test_kill_9_then_resume_repeats_nothing(tmp_path: Path):
         proc.wait()
     finally:
         subprocess.run(["pkill", "-f", "sleep 61.25"])
-    [journal] = list(audit.glob("resumable-*.journal.jsonl"))
+    [journal] = list(audit.glob("resumable-*"))  # the run's directory of audit log segments
     contents = read_journal(journal)
     assert contents.finished is None and contents.state.in_flight == "two" and contents.state.sent_in_flight
     assert (tmp_path / "count").read_text().split() == ["one", "two"]
@@ -87,9 +87,10 @@ def test_torn_last_line_is_ignored_and_reported(tmp_path: Path):
     audit = tmp_path / "runs"
     out = hamn(str(book), "--headless", "--yes", "--audit-dir", str(audit), cwd=tmp_path)
     assert out.returncode == 0, out.stdout + out.stderr
-    [journal] = list(audit.glob("*.journal.jsonl"))
+    [journal] = list(audit.glob("*/audit-000.jsonl"))
     lines = journal.read_bytes().split(b"\n")
     # cut the run_finished record in half, as a crash mid-write would
-    journal.write_bytes(b"\n".join(lines[:-2]) + b"\n" + lines[-2][: len(lines[-2]) // 2])
+    cut = next(i for i, line in enumerate(lines) if b'"type":"run_finished"' in line)
+    journal.write_bytes(b"\n".join(lines[:cut]) + b"\n" + lines[cut][: len(lines[cut]) // 2])
     contents = read_journal(journal)
     assert contents.torn and contents.finished is None and contents.resumable

@@ -1,30 +1,28 @@
-"""The run journal: one JSON line per event, on disk before the command it announces runs.
+"""The run's resume source: the signed audit log (`hamn_tui.audit`), read back into a RunState.
 
-It is what `hamn run --resume` continues from after a crash, a `kill -9` or a lost console.
-(The signed audit log will take this role; until then this is the resume source.) Output
-chunks are not journalled. A torn last line — the process died mid-write — is ignored and
-reported; damage anywhere else refuses the resume.
+A run lives in `<audit dir>/<runbook id>-<run id>/` as one or more segments; a resume after a
+crash, a `kill -9`, a lost console or a "waiting" stop adds a segment and never touches the old
+ones. `read_journal` verifies the segments (chain, signatures, outputs — not who signed, which
+is the auditor's `hamn audit verify --allowed-signers`) and replays their records: a torn last
+line is ignored and reported; damage anywhere refuses the resume.
 """
 from __future__ import annotations
 
-import json
+import fcntl
+import hashlib
 import os
 import secrets
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
-from .events import Event, OutputChunk, event_data, event_type
+from ..audit.errors import AuditError as JournalError
+from ..audit.writer import AuditWriter as Journal
 from .runner import RunState
 
-DURABLE = {"run_started", "command_sent", "answered", "captured", "step_finished", "step_skipped", "rollback_finished", "lock_event", "run_finished"}
-"""Records fsynced at once; the rest are written (one write each) and reach disk with the next fsync."""
-
-
-class JournalError(Exception):
-    """The journal cannot be written or read; nothing further may run unrecorded."""
+__all__ = ["Journal", "JournalContents", "JournalError", "default_dir", "find_unfinished", "new_run_id", "read_journal", "run_dir",
+           "secret_values", "still_running"]
 
 
 def new_run_id() -> str:
@@ -39,79 +37,48 @@ def default_dir() -> Path:
     return Path(state) / "hamn" / "runs"
 
 
-class Journal:
-    """A subscriber that appends events; raises JournalError on any write failure."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        except OSError as exc:
-            raise JournalError(f"cannot open the run journal {path}: {exc.strerror}") from None
-        self.seq = sum(1 for _ in path.open("rb"))
-
-    def __call__(self, event: Event) -> None:
-        if isinstance(event, OutputChunk):
-            return
-        kind = event_type(event)
-        record = {"seq": self.seq, "ts": datetime.now(timezone.utc).isoformat(timespec="microseconds"), "type": kind, "data": event_data(event)}
-        line = (json.dumps(record, sort_keys=True, separators=(",", ":"), default=str) + "\n").encode()
-        try:
-            written = os.write(self.fd, line)
-            if written != len(line):
-                raise OSError(0, f"short write ({written} of {len(line)} bytes)")
-            if kind in DURABLE:
-                os.fsync(self.fd)
-        except OSError as exc:
-            raise JournalError(f"cannot write the run journal {self.path}: {exc.strerror or exc}; stopping before anything else runs") from None
-        self.seq += 1
-
-    def close(self) -> None:
-        try:
-            os.fsync(self.fd)
-        finally:
-            os.close(self.fd)
+def run_dir(directory: Path, runbook_id: str, run_id: str) -> Path:
+    return directory / f"{runbook_id}-{run_id}"
 
 
 @dataclass
 class JournalContents:
     path: Path
+    """The run directory (or the lone segment file given)."""
     started: dict[str, Any]
     state: RunState
     finished: str | None
     """The run's final outcome, or None if it never finished; "waiting" runs are resumable."""
     torn: bool = False
     records: list[dict[str, Any]] = field(default_factory=list)
+    segments: list[Path] = field(default_factory=list)
+    head: dict[str, Any] = field(default_factory=dict)
+    """What a new segment must name: the last segment's file, log id, size, last line hash…"""
 
     @property
     def resumable(self) -> bool:
         return self.finished in (None, "waiting")
 
+    @property
+    def next_segment(self) -> Path:
+        from ..audit import segment_name
+
+        return self.segments[-1].with_name(segment_name(self.head["segment"] + 1))
+
 
 def read_journal(path: Path) -> JournalContents:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise JournalError(f"cannot read {path}: {exc.strerror}") from None
-    lines = raw.split(b"\n")
-    torn = False
-    if lines and lines[-1] == b"":
-        lines.pop()
-    elif lines:
-        torn = True  # no newline at the end: the last write was cut short
-        lines.pop()
-    records: list[dict[str, Any]] = []
-    for n, line in enumerate(lines, 1):
-        try:
-            records.append(json.loads(line))
-        except ValueError:
-            if n == len(lines):
-                torn = True
-                break
-            raise JournalError(f"{path}:{n}: damaged journal record; refusing to resume from it") from None
-    if not records or records[0].get("type") != "run_started":
-        raise JournalError(f"{path}: not a run journal (no run_started record)")
+    """Replay a run's records: `path` is a run directory or one segment (with those it continues)."""
+    from ..audit.verify import verify_path
+
+    path = Path(path)
+    if not path.exists():
+        raise JournalError(f"cannot read {path}: no such file or directory")
+    report = verify_path(path)
+    if report.status == "INVALID":
+        raise JournalError(f"{path}: the audit log is damaged, refusing to resume from it: {report.line.removeprefix('INVALID: ')}")
+    records = [r for r in report.records if r["type"] not in ("log_open", "checkpoint", "log_close")]
+    if not records or records[0]["type"] != "run_started":
+        raise JournalError(f"{path}: not a run's log (no run_started record)")
     state = RunState()
     finished: str | None = None
     started = records[0]["data"]
@@ -139,24 +106,69 @@ def read_journal(path: Path) -> JournalContents:
             state.outcomes[data["step_id"]] = "rolled_back"
         elif kind == "run_finished":
             finished = data["outcome"]
-    return JournalContents(path, started, state, finished, torn, records)
+    last = report.segments[-1]
+    head = {"file": last.path.name, "log": last.log_id, "size": last.size, "head": last.head, "seq": last.count - 1,
+            "torn_bytes": len(last.torn), "torn_sha256": hashlib.sha256(last.torn).hexdigest() if last.torn else None,
+            "segment": (last.open or {}).get("segment", 0)}
+    return JournalContents(path, started, state, finished, bool(last.torn), [r for s in report.segments for r in s.records],
+                           [s.path for s in report.segments], head)
+
+
+def _finished_quickly(run: Path) -> bool:
+    """True when the run's last segment ends with a log_close of a run that ended (no full read)."""
+    from ..audit.verify import segments_of
+
+    found = segments_of(run)
+    if not found:
+        return True
+    try:
+        with found[-1].open("rb") as f:
+            f.seek(max(0, f.seek(0, 2) - 65536))
+            tail = f.read().rstrip(b"\n").rsplit(b"\n", 1)[-1]
+    except OSError:
+        return False
+    return b'"type":"log_close"' in tail and any(f'"outcome":"{o}"'.encode() in tail for o in ("done", "failed", "aborted"))
 
 
 def find_unfinished(directory: Path, runbook_id: str, cluster: str | None) -> JournalContents | None:
     """The newest resumable run of this runbook on this cluster, if any."""
     if not directory.is_dir():
         return None
-    for path in sorted(directory.glob(f"{runbook_id}-*.journal.jsonl"), key=lambda p: p.stat().st_mtime, reverse=True):
+    from ..audit.verify import segments_of
+
+    runs = [d for d in directory.glob(f"{runbook_id}-*") if d.is_dir() and segments_of(d)]
+    for run in sorted(runs, key=lambda d: segments_of(d)[-1].stat().st_mtime, reverse=True):
+        if _finished_quickly(run):
+            continue
         try:
-            contents = read_journal(path)
+            contents = read_journal(run)
         except JournalError:
             continue
-        if contents.started.get("cluster") == cluster and contents.resumable:
+        if contents.started.get("runbook_id") == runbook_id and contents.started.get("cluster") == cluster and contents.resumable:
             return contents
     return None
 
 
-def journal_path(directory: Path, runbook_id: str, run_id: str) -> Path:
-    return directory / f"{runbook_id}-{run_id}.journal.jsonl"
+def still_running(contents: JournalContents) -> bool:
+    """Whether a hamn process still holds the run's last segment (it is not a crashed run)."""
+    try:
+        fd = os.open(contents.segments[-1], os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
 
 
+def secret_values(params: Iterable[Any]) -> list[str]:
+    from ..runbook.template import Secret
+
+    import shlex
+
+    values = [p.reveal() for p in params if isinstance(p, Secret)]
+    return values + [shlex.quote(v) for v in values if shlex.quote(v) != v]

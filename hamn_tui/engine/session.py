@@ -1,4 +1,4 @@
-"""Put a run together: runbook, cluster, parameters, roles, transports, probes, lock, journal.
+"""Put a run together: runbook, cluster, parameters, roles, transports, probes, lock, audit log.
 
 The headless command and the TUI both start runs through here, so a run is built the same
 way whatever drives it.
@@ -23,7 +23,7 @@ from ..runbook.model import Runbook
 from ..runbook.template import Secret
 from ..transport.base import Transport
 from .events import Subscriber
-from .journal import Journal, JournalContents, default_dir, find_unfinished, journal_path, new_run_id
+from .journal import Journal, JournalContents, JournalError, default_dir, find_unfinished, new_run_id, run_dir, secret_values, still_running
 from .operator import Operator
 from .runner import Runner
 
@@ -42,12 +42,15 @@ class RunRequest:
     audit_dir: Path | None = None
     resume: bool = False
     lock_dir: str = "/var/lock"
+    key: str | None = None
+    """The operator's SSH key file that signs the audit log (else ssh-agent, the cluster file's, the installation key)."""
 
 
 @dataclass
 class Prepared:
     runner: Runner
     journal: Journal
+    """The audit writer (`hamn_tui.audit.writer.AuditWriter`): a subscriber; close() it after the run."""
     runbook: Runbook
     cluster: Cluster | None
     resumed_from: JournalContents | None
@@ -103,6 +106,8 @@ def prepare(
         raise SetupError(f"no unfinished run of {rb.runbook.id} to resume in {directory}")
     if previous is not None and previous.started.get("runbook_sha256") != sha:
         raise SetupError(f"the runbook changed since run {previous.started['run_id']} started ({path}); it cannot be resumed with another runbook")
+    if previous is not None and still_running(previous):
+        raise SetupError(f"run {previous.started['run_id']} is still going on in another hamn process ({previous.segments[-1]} is held); it cannot be resumed twice")
 
     given: dict[str, Any] = dict(req.sets)
     roles_wanted = dict(req.roles)
@@ -132,7 +137,17 @@ def prepare(
     probes = probes_factory(transport, cluster, ctx) if probes_factory else cluster_probes(transport, cluster, ctx)
 
     run_id = previous.started["run_id"] if previous else new_run_id()
-    journal = Journal(previous.path if previous else journal_path(directory, rb.runbook.id, run_id))
+    from ..audit import segment_name
+    from ..audit.keys import SigningKeyError, resolve_signer
+
+    signing = cluster.signing if cluster is not None else None
+    try:
+        signer = resolve_signer(key=req.key, cluster_key=signing.key if signing else None, principal=signing.principal if signing else None,
+                                training=training)
+        journal = Journal(previous.next_segment if previous else run_dir(directory, rb.runbook.id, run_id) / segment_name(0),
+                          signer=signer, secrets=secret_values(params.values()), previous=previous.head if previous else None)
+    except (SigningKeyError, JournalError) as exc:
+        raise SetupError(str(exc)) from None
     lock = holder = None
     if cluster is not None and not req.dry_run and not training:
         from datetime import datetime, timezone

@@ -1,0 +1,304 @@
+"""The audit writer: an engine subscriber that appends one signed, hash-chained record per event.
+
+Write-ahead: each record is one `os.write()` of one line, made before the subscriber returns,
+so before the runner goes on; a mutating (or rollback) `command_sent` is also fsynced before
+the command starts, as are checkpoints, decisions, step ends, lock events and the run's end.
+Other records reach the disk with the next fsync (at the latest one second later, or at the
+next checkpoint). Any write or fsync error marks the log broken and raises `AuditError`: the
+run stops before anything else happens, and nothing is retried (a failed fsync may have lost
+the data it reported on).
+"""
+from __future__ import annotations
+
+import fcntl
+import getpass
+import hashlib
+import os
+import secrets
+import socket
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+from .. import __version__
+from ..engine.events import (
+    Answered, CommandFinished, CommandSent, Event, LockEvent, OutputChunk, QuestionAsked, RollbackFinished, RunFinished,
+    RunStarted, StepFinished, StepSkipped, event_data, event_type,
+)
+from . import FORMAT_VERSION, NAMESPACE, sshsig
+from .canon import CanonError, canonical, jsonable, mono_us, now_ts
+from .errors import AuditError
+from .keys import Signer, SigningKeyError, resolve_signer, session_key
+from .records import ZERO, signed_view
+from .store import EMPTY_SHA256, CommandCapture, OutputStore, Redactor
+
+CHECKPOINT_EVERY = 64
+SYNC_EVERY_S = 1.0
+CHECKPOINT_AFTER = (StepFinished, StepSkipped, Answered, RollbackFinished, LockEvent)
+DURABLE = (QuestionAsked, Answered, StepFinished, StepSkipped, RollbackFinished, LockEvent, RunFinished)
+"""Fsynced at once (a question too: the operator may take hours to answer)."""
+
+
+class AuditWriter:
+    """Appends to one segment file; the file is made (never reused) when the first event comes.
+
+    `signer`: who signs the opening and closing records (default: `keys.resolve_signer`).
+    `secrets`: values redacted from every record and every output, before anything is written.
+    `previous`: for a resumed run, `reader.head_of()` of the segment this one continues.
+    """
+
+    def __init__(self, path: Path, *, signer: Signer | None = None, secrets: Iterable[str] = (), previous: dict[str, Any] | None = None,
+                 checkpoint_every: int = CHECKPOINT_EVERY, fsync: bool = True, signer_options: dict[str, Any] | None = None):
+        self.path = Path(path)
+        self.sig_path = self.path.with_name(self.path.name + ".sig")
+        self.signer = signer
+        self.signer_options = signer_options or {}
+        self.redactor = Redactor(secrets)
+        self.previous = previous
+        self.checkpoint_every = checkpoint_every
+        self.do_fsync = fsync
+        self.store = OutputStore(self.path.parent / "outputs", fsync=fsync)
+        self.fd: int | None = None
+        self.session: Signer | None = None
+        self.log_id = ""
+        self.seq = 0
+        self.prev = ZERO
+        self.mono0 = 0
+        self.last_mono = 0
+        self.since_checkpoint = 0
+        self.whole = hashlib.sha512()
+        self.unsynced = False
+        self.last_sync = time.monotonic()
+        self.captures: dict[tuple[str, str], CommandCapture] = {}
+        self.closed = False
+        self.broken: str | None = None
+        self.outcome: str | None = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise AuditError(f"cannot make the audit directory {self.path.parent}: {exc.strerror}") from None
+        if not os.access(self.path.parent, os.W_OK | os.X_OK):
+            raise AuditError(f"cannot write in the audit directory {self.path.parent}: permission denied")
+        if self.path.exists():
+            raise AuditError(f"{self.path} already exists: a log is never appended to after the fact (a resume starts a new segment)")
+
+    # --- the subscriber ----------------------------------------------------------------------
+    def __call__(self, event: Event) -> None:
+        if self.broken:
+            raise AuditError(f"the audit log {self.path} could not be written ({self.broken}); nothing more may run")
+        if self.closed:
+            raise AuditError(f"the audit log {self.path} is closed; {event_type(event)} cannot be recorded")
+        try:
+            self._handle(event)
+        except AuditError:
+            raise
+        except OSError as exc:
+            self._fail(f"{exc.strerror or exc}")
+        except (CanonError, SigningKeyError, sshsig.SigError) as exc:
+            self._fail(str(exc))
+        except Exception as exc:  # a bug: the log's state is unknown, so nothing more may be written
+            self._fail(f"{type(exc).__name__}: {exc}")
+
+    def _fail(self, why: str) -> None:
+        self.broken = why
+        raise AuditError(f"cannot write the audit log {self.path}: {why}; stopping before anything else runs")
+
+    def _handle(self, event: Event) -> None:
+        if isinstance(event, OutputChunk):
+            key = (event.step_id, event.node)
+            cap = self.captures.get(key) or self._capture(key)
+            cap.write(event.stream, event.data)
+            return
+        if self.fd is None:
+            self._open(event)
+        kind = event_type(event)
+        data = jsonable(event_data(event))
+        sync = isinstance(event, DURABLE)
+        if isinstance(event, RunStarted):
+            data["tool_version"] = __version__
+        elif isinstance(event, CommandSent):
+            self._capture((event.step_id, event.node))
+            sync = event.mutating or event.rollback
+        elif isinstance(event, CommandFinished):
+            cap = self.captures.pop((event.step_id, event.node), None)
+            data.update(cap.finish() if cap else {"stdout_sha256": EMPTY_SHA256, "stdout_size": 0, "stderr_sha256": EMPTY_SHA256,
+                                                  "stderr_size": 0, "redactions": 0, "timing": []})
+        self._append(kind, self.redactor.deep(data))
+        if isinstance(event, CHECKPOINT_AFTER):
+            self._checkpoint(kind)
+        elif self.since_checkpoint >= self.checkpoint_every:
+            self._checkpoint("every")
+        if isinstance(event, RunFinished):
+            self._close(event.outcome, self.redactor.text(event.reason))
+            return
+        if sync or time.monotonic() - self.last_sync >= SYNC_EVERY_S:
+            self._sync()
+
+    def _capture(self, key: tuple[str, str]) -> CommandCapture:
+        old = self.captures.pop(key, None)
+        if old is not None:
+            old.discard()
+        cap = self.captures[key] = CommandCapture(self.store, self.redactor)
+        return cap
+
+    # --- records -----------------------------------------------------------------------------
+    def _record(self, kind: str, data: dict[str, Any]) -> dict[str, Any]:
+        mono = max(mono_us() - self.mono0, self.last_mono)
+        self.last_mono = mono
+        return {"v": FORMAT_VERSION, "log": self.log_id, "seq": self.seq, "prev": self.prev, "ts": now_ts(), "mono": mono, "type": kind, "data": data}
+
+    def _append(self, kind: str, data: dict[str, Any], record: dict[str, Any] | None = None) -> None:
+        record = record or self._record(kind, data)
+        line = canonical(record)
+        assert b"\n" not in line
+        buf = line + b"\n"
+        written = _write(self.fd, buf)  # type: ignore[arg-type]
+        if written != len(buf):
+            raise OSError(0, f"short write ({written} of {len(buf)} bytes): the disk may be full")
+        self.whole.update(buf)
+        self.prev = hashlib.sha256(line).hexdigest()
+        self.seq += 1
+        self.since_checkpoint += 1
+        self.unsynced = True
+
+    def _signed(self, kind: str, data: dict[str, Any], fields: dict[str, Signer]) -> None:
+        record = self._record(kind, data)
+        message = canonical(signed_view(record))
+        for name, signer in fields.items():
+            data[name] = sshsig.sign(signer, message, namespace=NAMESPACE)
+        self._append(kind, data, record)
+        self.since_checkpoint = 0
+
+    def _checkpoint(self, reason: str) -> None:
+        assert self.session is not None
+        self._signed("checkpoint", {"reason": reason}, {"sig": self.session})
+
+    def _sync(self) -> None:
+        if self.unsynced and self.fd is not None:
+            if self.do_fsync:
+                _fsync(self.fd)
+            self.unsynced = False
+            self.last_sync = time.monotonic()
+
+    # --- opening and closing -------------------------------------------------------------------
+    def _open(self, first: Event) -> None:
+        run = first if isinstance(first, RunStarted) else None
+        training = bool(run and run.training)
+        if self.signer is None:
+            self.signer = resolve_signer(training=training, **self.signer_options)
+        if self.previous is not None:
+            prev_file = self.path.parent / self.previous["file"]
+            try:
+                size = prev_file.stat().st_size
+            except OSError as exc:
+                raise AuditError(f"the segment this run continues, {prev_file}, cannot be read: {exc.strerror}") from None
+            if size != self.previous["size"]:
+                raise AuditError(f"{prev_file} changed since it was read ({self.previous['size']} → {size} bytes): is the run still going on elsewhere?")
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        except FileExistsError:
+            raise AuditError(f"{self.path} already exists: another hamn is writing this run") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise AuditError(f"{self.path} is locked by another process") from None
+        self.fd = fd
+        _fsync_dir(self.path.parent)
+        self.session = session_key()
+        self.log_id = secrets.token_hex(16)
+        self.mono0 = mono_us()
+        data = {
+            "namespace": NAMESPACE,
+            "session_key": self.session.public_line,
+            "signer": self.signer.describe(),
+            "host": socket.gethostname(),
+            "os_user": _os_user(),
+            "pid": os.getpid(),
+            "tool": f"hamn {__version__}",
+            "run_id": run.run_id if run else "",
+            "runbook_id": run.runbook_id if run else "",
+            "runbook_sha256": run.runbook_sha256 if run else "",
+            "training": training,
+            "segment": int(self.previous["segment"]) + 1 if self.previous else 0,
+            "previous": {k: v for k, v in self.previous.items() if k != "segment"} if self.previous else None,
+        }
+        self._signed("log_open", self.redactor.deep(jsonable(data)), {"attest": self.signer})
+        self._sync()
+
+    def _close(self, outcome: str, reason: str) -> None:
+        assert self.session is not None and self.signer is not None
+        self._signed("log_close", {"outcome": outcome, "reason": reason, "records": self.seq}, {"sig": self.session, "attest": self.signer})
+        self._sync()
+        self.closed = True
+        self.outcome = outcome
+        self.session = None  # nobody can sign for this segment any more
+        detached = sshsig.sign(self.signer, namespace=NAMESPACE, digest=self.whole.digest())
+        tmp = self.sig_path.with_name(self.sig_path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, detached.encode())
+            if self.do_fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.sig_path)
+        if self.do_fsync:
+            _fsync_dir(self.path.parent)
+
+    def close(self, reason: str = "the process stopped before the run finished") -> None:
+        """Release the file. A segment still open (the run raised, or was interrupted) is closed
+        with outcome "interrupted": signed, and resumable."""
+        for cap in self.captures.values():
+            cap.discard()
+        self.captures.clear()
+        if self.fd is None:
+            return
+        try:
+            if not self.closed and not self.broken and self.session is not None:
+                try:
+                    self._close("interrupted", reason)
+                except (OSError, CanonError, SigningKeyError) as exc:
+                    self.broken = str(exc)
+            elif not self.broken:
+                self._sync()
+        finally:
+            try:
+                os.close(self.fd)
+            except OSError:
+                pass
+            self.fd = None
+
+    # --- for the caller --------------------------------------------------------------------------
+    @property
+    def head(self) -> str:
+        """SHA-256 of the last line written (what an off-box witness should keep)."""
+        return self.prev
+
+    def summary(self) -> str:
+        state = f"closed ({self.outcome})" if self.closed else "broken: " + self.broken if self.broken else "open"
+        return f"{self.path} — log {self.log_id}, {self.seq} records, {state}, head sha256 {self.prev}"
+
+
+def _write(fd: int, data: bytes) -> int:
+    """One write per record (tests replace this to simulate a full disk)."""
+    return os.write(fd, data)
+
+
+def _fsync(fd: int) -> None:
+    os.fsync(fd)
+
+
+def _fsync_dir(d: Path) -> None:
+    fd = os.open(d, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return str(os.getuid())
