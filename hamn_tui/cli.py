@@ -126,7 +126,8 @@ def run(runbook: str, cluster_path: str | None, sets: tuple[str, ...], roles: tu
                             answers=parsed_answers, resume=resume, on_failure=on_failure)  # type: ignore[arg-type]
     req = RunRequest(runbook, cluster_path, _pairs(sets, "--set"), _pairs(roles, "--role"), dry_run, Path(audit_dir) if audit_dir else None, resume, lock_dir, key)
     try:
-        prepared = prepare(req, operator, [HeadlessPrinter(show_output=not quiet_output)], interactive=sys.stdin.isatty())
+        printer = HeadlessPrinter(show_output=not quiet_output)
+        prepared = prepare(req, operator, [printer], interactive=sys.stdin.isatty())
     except InputError as exc:
         for p in exc.problems:
             click.echo(str(p), err=True)
@@ -134,6 +135,10 @@ def run(runbook: str, cluster_path: str | None, sets: tuple[str, ...], roles: tu
     except (SetupError, JournalError) as exc:
         click.echo(f"hamn run: {exc}", err=True)
         sys.exit(2)
+
+    from .engine.journal import secret_values
+
+    printer.secrets = [v for v in secret_values(prepared.runner.ctx.params.values()) if v]
 
     async def go() -> str:
         try:

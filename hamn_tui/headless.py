@@ -11,6 +11,7 @@ from .engine.events import (
     Answered, ChecksEvaluated, CommandFinished, CommandSent, Event, LockEvent, Note, OutputChunk, QuestionAsked,
     RollbackFinished, RollbackStarted, RunFinished, RunStarted, StepFinished, StepSkipped, StepStarted,
 )
+from .runbook.template import REDACTED
 from .textsafe import neutralise
 
 MARK = {"done": "[green]✓[/]", "failed": "[red]✗[/]", "skipped": "[yellow]–[/]", "unknown": "[magenta]?[/]", "rolled_back": "[cyan]↶[/]"}
@@ -25,6 +26,35 @@ class HeadlessPrinter:
         self.show_output = show_output
         self.total = 0
         self._at_line_start = True
+        self.secrets: list[str] = []
+        """The run's secret values: a command that echoes one shows ****** instead."""
+        self._pending: dict[tuple[str, str, str], str] = {}
+
+    def redact(self, key: tuple[str, str, str], text: str, final: bool = False) -> str:
+        """Replace secrets in a stream, holding back a tail that could be the start of one split across chunks."""
+        if not self.secrets:
+            return text
+        buf = self._pending.pop(key, "") + text
+        for secret in self.secrets:
+            buf = buf.replace(secret, REDACTED)
+        if final:
+            return buf
+        hold = 0
+        for secret in self.secrets:
+            for n in range(min(len(secret) - 1, len(buf)), 0, -1):
+                if buf.endswith(secret[:n]):
+                    hold = max(hold, n)
+                    break
+        if hold:
+            self._pending[key] = buf[-hold:]
+            buf = buf[:-hold]
+        return buf
+
+    def _write_output(self, text: str) -> None:
+        text = neutralise(text)
+        if text:
+            self.out.write(text)
+            self._at_line_start = text.endswith("\n")
 
     def p(self, text: str) -> None:
         self._newline()
@@ -57,11 +87,10 @@ class HeadlessPrinter:
             tag = "rollback " if e.rollback else ""
             self.p(f"  [cyan]{tag}$[/] {escape(e.command)} [dim]({escape(e.node)}{escape(user)})[/]")
         elif isinstance(e, OutputChunk) and self.show_output:
-            text = neutralise(e.data.decode("utf-8", "replace"))
-            if text:
-                self.out.write(text)
-                self._at_line_start = text.endswith("\n")
+            self._write_output(self.redact((e.step_id, e.node, e.stream), e.data.decode("utf-8", "replace")))
         elif isinstance(e, CommandFinished):
+            for key in [k for k in self._pending if k[:2] == (e.step_id, e.node)]:
+                self._write_output(self.redact(key, "", final=True))
             if e.ending != "exited" or e.exit_status != 0:
                 why = f"exit {e.exit_status}" if e.ending == "exited" else e.ending + (f": {e.error}" if e.error else "")
                 self.p(f"  [yellow]→ {escape(why)}[/] [dim]({e.duration_us / 1e6:.1f} s)[/]")

@@ -1,13 +1,27 @@
 """Shared helpers: a minimal valid runbook, and running `hamn validate` on text."""
 from __future__ import annotations
 
+import atexit
+import os
 import re
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from hamn_tui.cli import main
+
+# Tests (and the hamn processes they start) keep keys, crash reports and runs out of the
+# user's home, and never sign with the user's ssh-agent.
+_HOME = Path(tempfile.mkdtemp(prefix="hamn-test-home-"))
+os.environ["XDG_CONFIG_HOME"] = str(_HOME / "config")
+os.environ["XDG_STATE_HOME"] = str(_HOME / "state")
+os.environ.pop("SSH_AUTH_SOCK", None)
+os.environ.pop("HAMN_AUDIT_DIR", None)
+os.environ.pop("HAMN_CLUSTER", None)
+atexit.register(shutil.rmtree, _HOME, True)
 
 REPO = Path(__file__).resolve().parent.parent
 LOCATED = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+):(?P<col>\d+): (?P<msg>.+)$")
