@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 import time
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from ..inventory.model import Cluster
 from ..transport.base import Result, Transport, TransportError
@@ -24,8 +24,11 @@ async def _run(transport: Transport, node: str, command: str, user: str | None =
     return result, b"".join(out).decode("utf-8", "replace"), b"".join(err).decode("utf-8", "replace")
 
 
-def host_probes(transport: Transport, cluster: Cluster | None) -> ProbeSet:
-    """The `command` probe's `run` arrives already rendered (values quoted) by the check evaluator."""
+def host_probes(transport: Transport, cluster: Cluster | None, *, clock: Callable[[], float] = time.time) -> ProbeSet:
+    """The `command` probe's `run` arrives already rendered (values quoted) by the check evaluator.
+
+    `clock` is this console's clock, which node clocks are compared with (virtual in training).
+    """
 
     async def command(node: str, args: Mapping[str, Any], user: str | None) -> Reading:
         cmd = str(args["run"])
@@ -88,17 +91,17 @@ def host_probes(transport: Transport, cluster: Cluster | None) -> ProbeSet:
         error = f"the service IP is on {len(holders)} nodes: {', '.join(holders)}" if len(holders) > 1 else None
         return Reading(fields, error=error)
 
-    async def clock(node: str, args: Mapping[str, Any], user: str | None) -> Reading:
-        before = time.time()
+    async def skew(node: str, args: Mapping[str, Any], user: str | None) -> Reading:
+        before = clock()
         try:
             result, out, _ = await _run(transport, node, "date +%s.%N")
         except TransportError as exc:
             return Reading(error=str(exc))
-        after = time.time()
+        after = clock()
         try:
             remote = float(out.strip().replace("N", "0"))
         except ValueError:
             return Reading(error=f"unreadable date output {out.strip()!r}")
         return Reading({"skew_s": round(remote - (before + after) / 2, 3)})
 
-    return ProbeSet({"command": command, "host.reachable": reachable, "host.service": service, "host.service_ip": service_ip, "host.clock": clock})
+    return ProbeSet({"command": command, "host.reachable": reachable, "host.service": service, "host.service_ip": service_ip, "host.clock": skew})

@@ -35,22 +35,29 @@ def bind_roles(cluster: Cluster, overrides: Mapping[str, str] | None = None) -> 
     return roles
 
 
-def resolve_params(rb: Runbook, given: Mapping[str, Any], cluster: Cluster | None) -> dict[str, Any]:
+def resolve_params(rb: Runbook, given: Mapping[str, Any], cluster: Cluster | None,
+                   roles: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Every parameter's value: given (parsed to its type), else its default, else from the cluster file.
 
+    `default_from` may name `cluster.…` or a bound node's value `nodes.primary.…` / `nodes.standby.…`
+    (with `roles` as the run binds them; the cluster file's roles when not given).
     A secret is never defaulted; a required parameter with no value is an error naming it.
     """
     unknown = [k for k in given if k not in rb.params]
     if unknown:
         raise ParamError(f"unknown parameter {unknown[0]!r}; this runbook takes: {', '.join(rb.params) or 'none'}")
     values: dict[str, Any] = {}
-    lookup = lookup_in({"cluster": cluster_values(cluster)}) if cluster else None
+    lookup = None
+    if cluster is not None:
+        bound = dict(roles) if roles is not None else bind_roles(cluster)
+        lookup = lookup_in({"cluster": cluster_values(cluster),
+                            "nodes": {role: node_values(n, cluster.nodes[n]) for role, n in bound.items() if n in cluster.nodes}})
     for name, param in rb.params.items():
         if name in given:
             raw = given[name]
         elif param.default is not None:
             raw = param.default
-        elif param.default_from and lookup is not None and param.default_from.startswith("cluster."):
+        elif param.default_from and lookup is not None and param.default_from.startswith(("cluster.", "nodes.")):
             try:
                 raw = lookup(param.default_from)
             except KeyError:

@@ -1,0 +1,97 @@
+"""`hamn train`: the training scenarios, and how to rehearse one with the real runbooks.
+
+Until the TUI exists, `--scenario NAME` tells the story and prints the commands that run a
+shipped runbook against the simulated cluster (`hamn run RUNBOOK --training NAME --headless`).
+"""
+from __future__ import annotations
+
+import sys
+
+import click
+
+
+def _rehearse_line(runbook: str, scenario: str, roles: dict[str, str]) -> str:
+    flags = "".join(f" --role {r}={n}" for r, n in sorted(roles.items()))
+    return f"hamn run {runbook} --training {scenario} --headless{flags}"
+
+
+def _state_lines(t) -> list[str]:
+    """One line per management node: what a trainee finds on arrival."""
+    out = []
+    for node in t.sim.mns():
+        db = node.db
+        if not node.up:
+            out.append(f"{node.name}: down")
+            continue
+        if not node.instance_up:
+            dbtext = f"DB2 instance stopped, database role {db.cfg.role} on disk"
+        elif not db.active:
+            dbtext = f"database not active, role {db.cfg.role} on disk"
+        elif db.hadr is None:
+            dbtext = f"database active, role {db.cfg.role}"
+        else:
+            dbtext = f"HADR {db.cfg.role} {db.hadr.state} {db.hadr.connect_status}"
+        svc = node.services.get("xcatd")
+        sip = " holds the service IP," if t.sim.holds(node, t.sim.service_ip) else ""
+        out.append(f"{node.name}: up,{sip} {dbtext}, xcatd {'running' if svc and svc.running else 'stopped'}")
+    return out
+
+
+@click.command()
+@click.option("--list", "list_", is_flag=True, help="List the scenarios with a one-line description.")
+@click.option("--scenario", metavar="NAME", help="Show a scenario's story and how to rehearse it.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the simulated workload.")
+def train(list_: bool, scenario: str | None, seed: int) -> None:
+    """Training mode: rehearse the shipped runbooks against a simulated DB2 HADR pair with faults."""
+    from .sim.scenario import load_scenario, scenario_names
+    from .source.problems import InputError
+
+    if not list_ and not scenario:
+        list_ = True
+    if list_:
+        width = max(len(n) for n in scenario_names())
+        from .sim.session import CLUSTER_FILE
+        from .inventory.loader import load_cluster
+
+        nodes = list(load_cluster(CLUSTER_FILE).nodes)
+        for name in scenario_names():
+            try:
+                sc = load_scenario(name, nodes)
+                click.echo(f"{name:<{width}}  {sc.scenario.summary}")
+            except InputError as exc:
+                for p in exc.problems:
+                    click.echo(str(p), err=True)
+        if not scenario:
+            return
+    from .sim.session import ScenarioError, Training
+
+    if scenario and scenario not in scenario_names() and not scenario.endswith(".toml"):
+        click.echo(f"hamn train: no scenario {scenario!r}; `hamn train --list` shows them: {', '.join(scenario_names())}", err=True)
+        sys.exit(2)
+    try:
+        t = Training(scenario or "", seed=seed)
+    except InputError as exc:
+        for p in exc.problems:
+            click.echo(str(p), err=True)
+        sys.exit(2)
+    except ScenarioError as exc:
+        click.echo(f"hamn train: {exc}", err=True)
+        sys.exit(2)
+    sc = t.scenario
+    click.echo(f"{sc.scenario.title}  [{sc.name}, DB2 {t.sim.level}]\n")
+    click.echo(sc.scenario.story.strip() + "\n")
+    click.echo("When you arrive:")
+    for line in _state_lines(t):
+        click.echo(f"  {line}")
+    if sc.faults:
+        click.echo("\nWhat will happen:")
+        for f in sc.faults:
+            when = f"at t = {f.at_s:g} s" if f.at_s is not None else f"when step {f.at_step} reaches '{f.on}'"
+            click.echo(f"  {when}: {f.note or f.action}")
+    click.echo("\nRehearse it (the TUI will do this interactively; headless, the run stops and tells you "
+               "which --yes / --confirm / --attest / --choose answer it needs):")
+    for r in sc.rehearse:
+        click.echo(f"  {_rehearse_line(r.runbook, sc.name, r.roles)}")
+        if r.note:
+            click.echo(f"      {r.note}")
+    click.echo(f"\nSee the simulated pair: hamn status --training {sc.name}")
