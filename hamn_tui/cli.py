@@ -103,9 +103,11 @@ def _pairs(values: tuple[str, ...], flag: str) -> dict[str, str]:
 @click.option("--key", metavar="FILE", help="SSH key that signs the audit log (default: ssh-agent, the cluster file's [signing] key, the installation key).")
 @click.option("--lock-dir", default="/var/lock", show_default=True, help="Where the run lock lives on each node.")
 @click.option("--quiet-output", is_flag=True, help="Do not print command output.")
+@click.option("--training", "scenario", metavar="SCENARIO", help="Run against the simulated cluster in this scenario (`hamn train --list`).")
+@click.option("--seed", default=0, show_default=True, help="With --training: the simulation's random seed.")
 def run(runbook: str, cluster_path: str | None, sets: tuple[str, ...], roles: tuple[str, ...], dry_run: bool, headless: bool, yes: bool,
         confirms: tuple[str, ...], attests: tuple[str, ...], chooses: tuple[str, ...], answers: tuple[str, ...], on_failure: str,
-        resume: bool, audit_dir: str | None, key: str | None, lock_dir: str, quiet_output: bool) -> None:
+        resume: bool, audit_dir: str | None, key: str | None, lock_dir: str, quiet_output: bool, scenario: str | None, seed: int) -> None:
     """Run one runbook. Exit 0 done, 1 failed, 3 aborted, 4 waiting for an answer it was not given."""
     import asyncio
     from pathlib import Path
@@ -127,7 +129,19 @@ def run(runbook: str, cluster_path: str | None, sets: tuple[str, ...], roles: tu
     req = RunRequest(runbook, cluster_path, _pairs(sets, "--set"), _pairs(roles, "--role"), dry_run, Path(audit_dir) if audit_dir else None, resume, lock_dir, key)
     try:
         printer = HeadlessPrinter(show_output=not quiet_output)
-        prepared = prepare(req, operator, [printer], interactive=sys.stdin.isatty())
+        if scenario:
+            from .sim.session import ScenarioError, Training
+
+            try:
+                t = Training(scenario, seed=seed)
+            except ScenarioError as exc:
+                raise SetupError(f"training scenario {scenario}: {exc}") from None
+            t.on_fault.append(lambda secs, text: printer.p(f"[bold magenta]fault at +{secs:g} s:[/] {text}"))
+            req.cluster_path = str(t.cluster_path)
+            prepared = prepare(req, operator, [t.on_event, printer], transport_factory=t.transport_factory, probes_factory=t.probes_factory,
+                               training=True, interactive=sys.stdin.isatty(), runner_kwargs=t.runner_kwargs())
+        else:
+            prepared = prepare(req, operator, [printer], interactive=sys.stdin.isatty())
     except InputError as exc:
         for p in exc.problems:
             click.echo(str(p), err=True)
@@ -166,7 +180,8 @@ def run(runbook: str, cluster_path: str | None, sets: tuple[str, ...], roles: tu
 @click.option("--watch", is_flag=True, help="Keep reading; mail the [alerts] list on transitions.")
 @click.option("--interval", default=10.0, show_default=True, help="Seconds between the end of one reading and the next.")
 @click.option("--count", type=int, default=0, help="With --watch: stop after this many readings (0: never).")
-def status(cluster_path: str | None, as_json: bool, watch: bool, interval: float, count: int) -> None:
+@click.option("--training", "scenario", metavar="SCENARIO", help="The simulated cluster in this scenario (virtual time).")
+def status(cluster_path: str | None, as_json: bool, watch: bool, interval: float, count: int, scenario: str | None) -> None:
     """Both nodes' replication state, the service IP and xCAT's services; unknown shown as unknown."""
     import asyncio
 
@@ -175,6 +190,16 @@ def status(cluster_path: str | None, as_json: bool, watch: bool, interval: float
     from .source.problems import InputError
     from .status_cli import watch_status
 
+    if scenario:
+        from .sim.session import ScenarioError, Training
+
+        try:
+            t = Training(scenario)
+        except (ScenarioError, InputError) as exc:
+            click.echo(f"hamn status: training scenario {scenario}: {exc}", err=True)
+            sys.exit(2)
+        sys.exit(asyncio.run(watch_status(t.cluster, as_json=as_json, watch=watch, interval=interval, count=count,
+                                          transport=t.transport, probes=t.probes(t.status_context()), sleep=t.sleep)))
     path = cluster_path or default_cluster_path()
     if path is None:
         click.echo("hamn status: give --cluster FILE (or set HAMN_CLUSTER)", err=True)
@@ -227,3 +252,7 @@ hadr.add_command(advise)
 
 from .cli_audit import audit  # noqa: E402
 main.add_command(audit)
+
+from .cli_train import train  # noqa: E402
+
+main.add_command(train)

@@ -66,7 +66,8 @@ async def snapshot(cluster: Cluster, probes: ProbeSource, *, services: bool = Tr
         if rep.error:
             st.errors.append(rep.error)
         if st.reachable is not True:
-            st.errors.append(f"ssh: {r.error or 'no answer'}")
+            if (r.error or "") not in (rep.error or ""):
+                st.errors.append(r.error or "no answer over ssh")
             nodes[name] = st
             continue
         if cluster.service_ip is not None:

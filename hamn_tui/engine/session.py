@@ -84,7 +84,9 @@ def prepare(
     probes_factory: Callable[[Transport, Cluster | None, RunContext], Any] | None = None,
     training: bool = False,
     interactive: bool = False,
+    runner_kwargs: dict[str, Any] | None = None,
 ) -> Prepared:
+    """runner_kwargs: extra Runner arguments (training passes its virtual `sleep` and `clock`)."""
     path = find_runbook(req.runbook)
     if path is None:
         raise SetupError(f"no runbook {req.runbook!r}: give a file or one of the ids `hamn runbooks` lists")
@@ -120,8 +122,8 @@ def prepare(
         roles_wanted = dict(previous.started.get("roles", {})) or roles_wanted
     _secret_values(rb, given, interactive)
     try:
-        params = resolve_params(rb, given, cluster)
         roles = bind_roles(cluster, roles_wanted) if cluster else {}
+        params = resolve_params(rb, given, cluster, roles)  # nodes.* defaults follow the run's binding
     except ParamError as exc:
         raise SetupError(str(exc)) from None
     ctx = RunContext(params, cluster, roles)
@@ -161,6 +163,7 @@ def prepare(
         rb, ctx, transport, probes, operator, run_id=run_id, runbook_path=str(path), runbook_sha256=sha,
         operator_name=_whoami(), dry_run=req.dry_run, training=training, subscribers=[journal, *subscribers],
         state=previous.state if previous else None, lock=lock, lock_holder=holder, transport_name=tname,
+        **{k: v for k, v in (runner_kwargs or {}).items() if k in ("sleep", "clock")},
     )
     return Prepared(runner, journal, rb, cluster, previous, transport)
 
