@@ -37,6 +37,23 @@ def _state_lines(t) -> list[str]:
     return out
 
 
+def _welcome(seed: int) -> None:
+    """The built-in training cluster at a glance: the healthy pair, read through the real probes."""
+    import asyncio
+
+    from rich.console import Console
+
+    from .sim.session import Training
+    from .status import snapshot
+    from .status_cli import render
+
+    t = Training("healthy", seed=seed)
+    console = Console(highlight=False)
+    console.print("[bold magenta]TRAINING[/] — a simulated xCAT MN pair with DB2 HADR; nothing real is touched.\n")
+    console.print(render(asyncio.run(snapshot(t.cluster, t.probes(t.status_context())))))
+    console.print("\nScenarios (`hamn train --scenario NAME`):")
+
+
 @click.command()
 @click.option("--list", "list_", is_flag=True, help="List the scenarios with a one-line description.")
 @click.option("--scenario", metavar="NAME", help="Show a scenario's story and how to rehearse it.")
@@ -46,7 +63,9 @@ def train(list_: bool, scenario: str | None, seed: int) -> None:
     from .sim.scenario import load_scenario, scenario_names
     from .source.problems import InputError
 
-    if not list_ and not scenario:
+    welcome = not list_ and not scenario
+    if welcome:
+        _welcome(seed)
         list_ = True
     if list_:
         width = max(len(n) for n in scenario_names())
@@ -61,6 +80,10 @@ def train(list_: bool, scenario: str | None, seed: int) -> None:
             except InputError as exc:
                 for p in exc.problems:
                     click.echo(str(p), err=True)
+        if welcome:
+            click.echo("")
+            click.echo("Rehearse one:  hamn train --scenario primary-node-crash   (its story and the exact commands)")
+            click.echo("Or directly:   hamn run failover-planned --training healthy --headless --yes --confirm takeover=XCATDB")
         if not scenario:
             return
     from .sim.session import ScenarioError, Training

@@ -38,3 +38,12 @@ def test_status_on_a_scenario(tmp_path: Path):
 def test_unknown_scenario_is_a_clear_error():
     out = hamn("run", "failover-planned", "--training", "healty", "--headless")
     assert out.returncode == 2 and "Traceback" not in out.stderr and "healty" in out.stderr
+
+
+def test_train_without_arguments_shows_the_healthy_training_pair_and_the_scenarios():
+    out = hamn("train")
+    assert out.returncode == 0, out.stderr
+    flat = " ".join(out.stdout.split())
+    assert "TRAINING" in flat and "nothing real is touched" in flat
+    assert "PEER" in out.stdout and "CONNECTED" in out.stdout
+    assert "primary-node-crash" in out.stdout and "hamn train --scenario" in out.stdout
