@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable, Literal, Sequence
 from ..runbook.context import RunContext
 from ..runbook.model import Runbook, Step, When
 from ..transport.base import Result, Transport, TransportError
+from ..transport.router import bounded
 from .checks import CheckEvaluator, Sleep
 from .events import (
     Answered, Captured, CheckOutcome, ChecksEvaluated, CommandFinished, CommandSent, Event, LockEvent, Note,
@@ -288,6 +289,11 @@ class Runner:
         self.emit(StepFinished(step.id, "done", reason, choice))
         return StepEnd("continue")
 
+    def _skipped_by_operator(self, step: Step, answer: Answer) -> StepEnd:
+        self._finish(step, "skipped", answer.reason)
+        self.emit(StepFinished(step.id, "skipped", f"skipped by the operator: {answer.reason}"))
+        return StepEnd("continue")
+
     def _record_failure(self, step: Step, reason: str) -> StepEnd:
         self._finish(step, "failed", reason)
         self.emit(StepFinished(step.id, "failed", reason))
@@ -323,9 +329,7 @@ class Runner:
         if answer.action == "retry":
             return StepEnd("retry")
         if answer.action == "skip":
-            self._finish(step, "skipped", answer.reason)
-            self.emit(StepFinished(step.id, "skipped", f"skipped by the operator: {answer.reason}"))
-            return StepEnd("continue")
+            return self._skipped_by_operator(step, answer)
         self._finish(step, "failed", detail)
         self.emit(StepFinished(step.id, "failed", detail))
         if answer.action == "rollback":
@@ -344,9 +348,7 @@ class Runner:
         if answer.action == "retry":
             return StepEnd("retry")
         if answer.action == "skip":
-            self._finish(step, "skipped", answer.reason)
-            self.emit(StepFinished(step.id, "skipped", f"skipped by the operator: {answer.reason}"))
-            return StepEnd("continue")
+            return self._skipped_by_operator(step, answer)
         if answer.action == "abort":
             self._finish(step, "unknown", detail)
             self.emit(StepFinished(step.id, "unknown", detail))
@@ -374,9 +376,7 @@ class Runner:
         if answer.action == "attest":
             return self._done(step, f"attested: {attest}")
         if answer.action == "skip":
-            self._finish(step, "skipped", answer.reason)
-            self.emit(StepFinished(step.id, "skipped", f"skipped by the operator: {answer.reason}"))
-            return StepEnd("continue")
+            return self._skipped_by_operator(step, answer)
         return StepEnd("stop", "aborted", f"aborted at {step.id}")
 
     async def _choice(self, step: Step) -> StepEnd:
@@ -412,9 +412,7 @@ class Runner:
                 # the operator approves with the gates' current values in front of them
                 answer = await self._ask(self._question("typed" if level == "typed" else "confirm", step, expected_text=expected, checks=self._gates))
                 if answer.action == "skip":
-                    self._finish(step, "skipped", answer.reason)
-                    self.emit(StepFinished(step.id, "skipped", f"skipped by the operator: {answer.reason}"))
-                    return StepEnd("continue")
+                    return self._skipped_by_operator(step, answer)
                 if answer.action == "abort":
                     return StepEnd("stop", "aborted", f"aborted at {step.id}")
         stdout_first = ""
@@ -463,14 +461,7 @@ class Runner:
         return ""
 
     async def _run_everywhere(self, step: Step, text: str, nodes: list[str], user: str | None, timeout_s: float, rollback: bool) -> dict[str, tuple[Result | TransportError, str]]:
-        sem = asyncio.Semaphore(step.concurrency)
-
-        async def one(node: str) -> tuple[Result | TransportError, str]:
-            async with sem:
-                return await self._exec(step, text, node, user, timeout_s, rollback)
-
-        outs = await asyncio.gather(*(one(n) for n in nodes))
-        return dict(zip(nodes, outs))
+        return await bounded(nodes, step.concurrency, lambda node: self._exec(step, text, node, user, timeout_s, rollback))
 
     async def _exec(self, step: Step, text: str, node: str, user: str | None, timeout_s: float, rollback: bool) -> tuple[Result | TransportError, str]:
         command = self.ctx.command(text, node)

@@ -13,7 +13,8 @@ from .base import ProbeSet, Reading
 PROBE_TIMEOUT_S = 20
 
 
-async def _run(transport: Transport, node: str, command: str, user: str | None = None, timeout_s: float = PROBE_TIMEOUT_S) -> tuple[Result, str, str]:
+async def run_collect(transport: Transport, node: str, command: str, user: str | None = None, timeout_s: float = PROBE_TIMEOUT_S) -> tuple[Result, str, str]:
+    """Run a probe command and collect its output (probes need the whole text, not a stream)."""
     out: list[bytes] = []
     err: list[bytes] = []
 
@@ -33,7 +34,7 @@ def host_probes(transport: Transport, cluster: Cluster | None, *, clock: Callabl
     async def command(node: str, args: Mapping[str, Any], user: str | None) -> Reading:
         cmd = str(args["run"])
         try:
-            result, out, err = await _run(transport, node, cmd, user)
+            result, out, err = await run_collect(transport, node, cmd, user)
         except TransportError as exc:
             return Reading(error=str(exc))
         if result.unknown or result.ending != "exited":
@@ -42,7 +43,7 @@ def host_probes(transport: Transport, cluster: Cluster | None, *, clock: Callabl
 
     async def reachable(node: str, args: Mapping[str, Any], user: str | None) -> Reading:
         try:
-            result, _, _ = await _run(transport, node, "true", None, timeout_s=15)
+            result, _, _ = await run_collect(transport, node, "true", None, timeout_s=15)
         except TransportError as exc:
             return Reading({"reachable": False}, error=str(exc))
         if result.unknown:
@@ -54,7 +55,7 @@ def host_probes(transport: Transport, cluster: Cluster | None, *, clock: Callabl
         # LSB status: 0 running, 3 not running; AIX lssrc prints "active" / "inoperative".
         cmd = f"if command -v lssrc >/dev/null 2>&1; then lssrc -s {name} | grep -qw active && exit 0 || exit 3; else service {name} status >/dev/null 2>&1; fi"
         try:
-            result, _, _ = await _run(transport, node, cmd)
+            result, _, _ = await run_collect(transport, node, cmd)
         except TransportError as exc:
             return Reading(error=str(exc))
         if result.ending != "exited":
@@ -75,7 +76,7 @@ def host_probes(transport: Transport, cluster: Cluster | None, *, clock: Callabl
             if cluster.nodes[name].role not in ("primary", "standby"):
                 continue
             try:
-                result, out, _ = await _run(transport, name, "ip -o addr show 2>/dev/null || ifconfig -a")
+                result, out, _ = await run_collect(transport, name, "ip -o addr show 2>/dev/null || ifconfig -a")
             except TransportError:
                 continue
             if result.ending != "exited":
@@ -94,7 +95,7 @@ def host_probes(transport: Transport, cluster: Cluster | None, *, clock: Callabl
     async def skew(node: str, args: Mapping[str, Any], user: str | None) -> Reading:
         before = clock()
         try:
-            result, out, _ = await _run(transport, node, "date +%s.%N")
+            result, out, _ = await run_collect(transport, node, "date +%s.%N")
         except TransportError as exc:
             return Reading(error=str(exc))
         after = clock()

@@ -13,7 +13,6 @@ Scalar = Union[bool, int, float, str]
 ParamType = Literal["string", "int", "bool", "choice", "host", "ip", "secret"]
 StepKind = Literal["command", "check", "manual", "choice", "wait"]
 Confirm = Literal["none", "yes-no", "typed"]
-Outcome = Literal["done", "failed", "skipped", "unknown"]
 DatabaseKind = Literal["db2", "pg"]
 
 

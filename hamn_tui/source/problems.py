@@ -63,9 +63,6 @@ class Problems:
         line, col = self.locate(tuple(path)) if self.locate else (1, 1)
         self.items.append(Problem(self.file, line, col, message, tuple(path)))
 
-    def add_at(self, line: int, col: int, message: str) -> None:
-        self.items.append(Problem(self.file, line, col, message))
-
     def __bool__(self) -> bool:
         return bool(self.items)
 

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Callable, Iterable
+from typing import Awaitable, Callable, Iterable, TypeVar
 
 from .base import OutputSink, Result, Stream, Transport, TransportError
 
 LOCAL = "local"
+T = TypeVar("T")
 
 NodeOutputSink = Callable[[str, Stream, bytes], None]
 """Receives (node, stream, chunk) as output arrives; must not block."""
@@ -43,6 +44,20 @@ class Router:
         await asyncio.gather(self.local.close(), self.remote.close())
 
 
+async def bounded(items: Iterable[str], concurrency: int, fn: Callable[[str], Awaitable[T]]) -> dict[str, T]:
+    """fn(item) for every item, at most `concurrency` at a time; results keyed by item, in the order given."""
+    if concurrency < 1:
+        raise ValueError("concurrency must be at least 1")
+    names = list(dict.fromkeys(items))
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(name: str) -> T:
+        async with gate:
+            return await fn(name)
+
+    return dict(zip(names, await asyncio.gather(*(one(n) for n in names))))
+
+
 async def fanout(
     transport: Transport,
     nodes: Iterable[str],
@@ -59,24 +74,17 @@ async def fanout(
     The result maps every node (in the order given) to its Result, or to the TransportError
     that kept the command from starting there.
     """
-    if concurrency < 1:
-        raise ValueError("concurrency must be at least 1")
-    names = list(dict.fromkeys(nodes))
-    gate = asyncio.Semaphore(concurrency)
-
     async def one(node: str) -> Result | TransportError:
         sink: OutputSink | None = None
         if on_output is not None:
             def sink(stream: Stream, chunk: bytes, _node: str = node) -> None:
                 on_output(_node, stream, chunk)
-        async with gate:
-            if cancel is not None and cancel.is_set():
-                return Result("not_started", error="cancelled before it started on this node")
-            try:
-                return await transport.run(node, command, user=user, timeout_s=timeout_s,
-                                           on_output=sink, cancel=cancel)
-            except TransportError as exc:
-                return exc
+        if cancel is not None and cancel.is_set():
+            return Result("not_started", error="cancelled before it started on this node")
+        try:
+            return await transport.run(node, command, user=user, timeout_s=timeout_s,
+                                       on_output=sink, cancel=cancel)
+        except TransportError as exc:
+            return exc
 
-    results = await asyncio.gather(*(one(n) for n in names))
-    return dict(zip(names, results))
+    return await bounded(nodes, concurrency, one)

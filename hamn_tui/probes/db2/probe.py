@@ -14,7 +14,7 @@ from ...inventory.model import Cluster
 from ...runbook.context import RunContext
 from ...transport.base import Transport, TransportError
 from ..base import ProbeSet, Reading
-from ..host import _run
+from ..host import run_collect
 from .gates import advise
 from .model import HadrStatus, ParseError
 
@@ -62,7 +62,7 @@ def db2_probes(transport: Transport, cluster: Cluster, ctx: RunContext | None = 
     instance, database = db2.instance, db2.database
 
     async def text_of(node: str, command: str) -> str:
-        result, out, err = await _run(transport, node, command, instance)
+        result, out, err = await run_collect(transport, node, command, instance)
         if result.unknown or result.ending != "exited":
             raise TransportError(f"{command!r} on {node}: {result.ending} {result.error or ''}".strip())
         return out + err
