@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import sys
-from typing import TextIO
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.markup import escape
@@ -17,6 +17,40 @@ from .textsafe import neutralise
 MARK = {"done": "[green]✓[/]", "failed": "[red]✗[/]", "skipped": "[yellow]–[/]", "unknown": "[magenta]?[/]", "rolled_back": "[cyan]↶[/]"}
 
 
+class SecretRedactor:
+    """Replaces secret values in streamed text, even when one is split across chunks.
+
+    Shared by the headless printer and the TUI's output feed: both see output in arbitrary
+    chunks, so the end of a chunk that could be the start of a secret is held back per stream
+    key until the next chunk (or `final`) decides it.
+    """
+
+    def __init__(self, secrets: list[str] | None = None):
+        self.secrets: list[str] = list(secrets or [])
+        self.pending: dict[Any, str] = {}
+
+    def redact(self, key: Any, text: str, final: bool = False) -> str:
+        """`text` with secrets replaced, minus a held-back tail that could start one (kept under `key`)."""
+        if not self.secrets and not self.pending:
+            return text
+        buf = self.pending.pop(key, "") + text
+        secrets = [s for s in self.secrets if s]  # an empty "secret" would match everywhere
+        for secret in secrets:
+            buf = buf.replace(secret, REDACTED)
+        if final:
+            return buf
+        hold = 0
+        for secret in secrets:
+            for n in range(min(len(secret) - 1, len(buf)), 0, -1):
+                if buf.endswith(secret[:n]):
+                    hold = max(hold, n)
+                    break
+        if hold:
+            self.pending[key] = buf[-hold:]
+            buf = buf[:-hold]
+        return buf
+
+
 class HeadlessPrinter:
     """A subscriber; command output is written as it streams, neutralised, prefixed per node for group steps."""
 
@@ -26,29 +60,20 @@ class HeadlessPrinter:
         self.show_output = show_output
         self.total = 0
         self._at_line_start = True
-        self.secrets: list[str] = []
+        self._redactor = SecretRedactor()
+
+    @property
+    def secrets(self) -> list[str]:
         """The run's secret values: a command that echoes one shows ****** instead."""
-        self._pending: dict[tuple[str, str, str], str] = {}
+        return self._redactor.secrets
+
+    @secrets.setter
+    def secrets(self, values: list[str]) -> None:
+        self._redactor.secrets = values
 
     def redact(self, key: tuple[str, str, str], text: str, final: bool = False) -> str:
         """Replace secrets in a stream, holding back a tail that could be the start of one split across chunks."""
-        if not self.secrets:
-            return text
-        buf = self._pending.pop(key, "") + text
-        for secret in self.secrets:
-            buf = buf.replace(secret, REDACTED)
-        if final:
-            return buf
-        hold = 0
-        for secret in self.secrets:
-            for n in range(min(len(secret) - 1, len(buf)), 0, -1):
-                if buf.endswith(secret[:n]):
-                    hold = max(hold, n)
-                    break
-        if hold:
-            self._pending[key] = buf[-hold:]
-            buf = buf[:-hold]
-        return buf
+        return self._redactor.redact(key, text, final)
 
     def _write_output(self, text: str) -> None:
         text = neutralise(text)
@@ -89,7 +114,7 @@ class HeadlessPrinter:
         elif isinstance(e, OutputChunk) and self.show_output:
             self._write_output(self.redact((e.step_id, e.node, e.stream), e.data.decode("utf-8", "replace")))
         elif isinstance(e, CommandFinished):
-            for key in [k for k in self._pending if k[:2] == (e.step_id, e.node)]:
+            for key in [k for k in self._redactor.pending if k[:2] == (e.step_id, e.node)]:
                 self._write_output(self.redact(key, "", final=True))
             if e.ending != "exited" or e.exit_status != 0:
                 why = f"exit {e.exit_status}" if e.ending == "exited" else e.ending + (f": {e.error}" if e.error else "")
