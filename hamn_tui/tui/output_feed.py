@@ -1,0 +1,139 @@
+"""Engine output turned into display-safe lines for the output pane, cheaply and in batches.
+
+`OutputFeed.feed` is an engine subscriber (synchronous, called in the app's event loop for
+every event). It does only per-chunk work — decode, split at the last newline, neutralise,
+redact — never per-line Python loops, so a flood of output costs little between frames.
+The pane pulls what accumulated with `drain()` on a timer (~30 Hz) and writes it in one batch.
+
+Decisions:
+- Partial lines are kept per (step, node, stream): stdout and stderr are separate pipes, so a
+  half line on one must not be glued to a line from the other. Complete lines of both streams
+  go, in arrival order, to one list per (step, node).
+- stderr lines are not marked by default: many tools (db2, pcs, systemctl) print ordinary
+  progress on stderr, the order between two pipes is only approximate anyway, a prefix costs
+  columns on an 80-column console, and the audit log keeps the streams apart. Pass
+  `mark_stderr="! "` (any prefix) to mark them.
+- Neutralising happens on complete lines only, so an escape sequence split across chunks is
+  still recognised and removed whole. Redaction runs after neutralising, so colour codes inside
+  a secret cannot smuggle it past the match.
+- A line that grows past `max_partial` characters without a newline is emitted in pieces, so
+  one endless line (a progress bar without `\\n`) cannot grow memory or cost quadratic time.
+"""
+from __future__ import annotations
+
+import codecs
+import re
+from typing import Any, Callable, Iterable
+
+from ..engine.events import CommandFinished, OutputChunk
+from ..headless import SecretRedactor
+from ..textsafe import neutralise
+
+Key = tuple[str, str]
+"""(step_id, node): one command's output on one node."""
+
+_StreamKey = tuple[str, str, str]
+
+# C1 controls (U+0080–U+009F, e.g. 8-bit OSC U+009D) and Unicode line/paragraph separators:
+# `neutralise` leaves them, some terminals act on C1 codes, and `Log.write_lines` would split
+# lines at U+0085/U+2028/U+2029 (str.splitlines), so they are dropped here.
+_EXTRA_CONTROL = re.compile("[\x80-\x9f\u2028\u2029]")
+
+MAX_PARTIAL = 65536
+
+
+class OutputFeed:
+    """Buffers engine output as complete, display-safe lines per (step, node) until drained."""
+
+    def __init__(self, secrets: Iterable[str] = (), *, mark_stderr: str = "", max_partial: int = MAX_PARTIAL):
+        self._redactor = SecretRedactor(list(secrets))
+        self.mark_stderr = mark_stderr
+        self.max_partial = max_partial
+        self._decoders: dict[_StreamKey, Any] = {}
+        self._tails: dict[_StreamKey, str] = {}
+        self._out: dict[Key, list[str]] = {}
+        self.lines_total = 0
+        """Complete lines produced so far (for benchmarks and diagnostics)."""
+
+    @property
+    def secrets(self) -> list[str]:
+        """The run's secret values; each is shown as ****** (set before the run's output arrives)."""
+        return self._redactor.secrets
+
+    @secrets.setter
+    def secrets(self, values: list[str]) -> None:
+        self._redactor.secrets = list(values)
+
+    # --- subscriber side -------------------------------------------------------------------------
+    def feed(self, event: object) -> None:
+        """Engine subscriber: take an `OutputChunk`; a `CommandFinished` flushes that command's tails."""
+        if type(event) is OutputChunk:
+            self._chunk(event.step_id, event.node, event.stream, event.data)
+        elif type(event) is CommandFinished:
+            self.flush(event.step_id, event.node)
+
+    __call__: Callable[[object], None] = feed
+
+    def _chunk(self, step_id: str, node: str, stream: str, data: bytes) -> None:
+        sk = (step_id, node, stream)
+        decoder = self._decoders.get(sk)
+        if decoder is None:
+            decoder = self._decoders[sk] = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        text = decoder.decode(data)
+        if text:
+            self._take(sk, text, final=False)
+
+    def flush(self, step_id: str, node: str) -> None:
+        """The command on `node` ended: emit every partial line it left (both streams) as a line."""
+        for sk in [k for k in self._decoders if k[0] == step_id and k[1] == node]:
+            text = self._decoders.pop(sk).decode(b"", final=True)
+            self._take(sk, text, final=True)
+
+    def _take(self, sk: _StreamKey, text: str, final: bool) -> None:
+        tail = self._tails.pop(sk, "")
+        buf = tail + text if tail else text
+        if final:
+            cut = len(buf)
+        else:
+            cut = buf.rfind("\n") + 1
+            if cut == 0:
+                if len(buf) < self.max_partial:
+                    if buf:
+                        self._tails[sk] = buf
+                    return
+                cut = len(buf)  # an endless line: emit it in pieces
+            elif cut < len(buf):
+                self._tails[sk] = buf[cut:]
+        done = _EXTRA_CONTROL.sub("", neutralise(buf[:cut] if cut < len(buf) else buf))
+        if self._redactor.secrets or self._redactor.pending:
+            done = self._redactor.redact(sk, done, final)
+        if not done:
+            return
+        lines = done.split("\n")
+        if lines[-1] == "":
+            lines.pop()
+        if not lines:
+            return
+        if self.mark_stderr and sk[2] == "stderr":
+            mark = self.mark_stderr
+            lines = [mark + line for line in lines]
+        key = (sk[0], sk[1])
+        out = self._out.get(key)
+        if out is None:
+            self._out[key] = lines
+        else:
+            out.extend(lines)
+        self.lines_total += len(lines)
+
+    # --- pane side ----------------------------------------------------------------------------------
+    def drain(self) -> list[tuple[Key, list[str]]]:
+        """Complete lines since the last drain: one (key, lines) per key, keys in first-arrival order."""
+        if not self._out:
+            return []
+        out, self._out = self._out, {}
+        return list(out.items())
+
+    @property
+    def pending(self) -> bool:
+        """Whether `drain()` would return anything."""
+        return bool(self._out)
