@@ -136,6 +136,17 @@ def test_feed_cuts_an_endless_line_into_bounded_pieces():
     assert sum(map(len, lines + all_lines(feed)[("s", "n")])) == 3000
 
 
+def test_feed_drain_tail_keeps_the_newest_lines_and_counts_all():
+    feed = OutputFeed()
+    for start in range(0, 100, 10):
+        feed.feed(chunk("".join(f"l{i}\n" for i in range(start, start + 10)).encode(), node="a"))
+    feed.feed(chunk(b"b0\n", node="b"))
+    assert feed.drain_tail(25) == [(("s", "a"), [f"l{i}" for i in range(75, 100)], 100), (("s", "b"), ["b0"], 1)]
+    feed.feed(chunk(b"x\ny\nz\n"))
+    assert feed.drain_tail(1) == [(("s", "n"), ["z"], 3)]
+    assert feed.drain_tail(1) == []
+
+
 def test_feed_a_million_lines_well_under_a_second():
     data = "".join(f"{i}\n" for i in range(1, 1_000_001)).encode()
     chunks = [chunk(data[i:i + 65536]) for i in range(0, len(data), 65536)]
@@ -309,6 +320,31 @@ def test_scrolled_up_even_past_max_lines_the_view_stays():
             pane.follow()
             await pilot.pause()
             assert list(log.lines) == [f"new {i}" for i in range(2_000, 3_000)]
+
+    asyncio.run(main())
+
+
+def test_a_flood_through_the_feed_is_bounded_and_counted_exactly():
+    async def main() -> None:
+        app = PaneApp(max_lines=1_000)
+        async with app.run_test(size=(80, 24)) as pilot:
+            pane = app.query_one(OutputPane)
+            feed = OutputFeed()
+            pane.attach(feed, interval=0.01)
+            pane.append("s", "n", [f"old {i}" for i in range(100)])
+            await pilot.pause()
+            pane.log_widget.focus()
+            await pilot.press("pageup")
+            await pilot.pause()
+            data = "".join(f"{i}\n" for i in range(50_000)).encode()
+            for i in range(0, len(data), 4096):
+                feed.feed(chunk(data[i:i + 4096]))
+            await pilot.pause(0.1)
+            assert pane.new_lines == 50_000 and str(marker(app).render()) == "+50,000 new lines (End to follow)"
+            await pilot.press("end")
+            await pilot.pause()
+            assert list(pane.log_widget.lines) == [str(i) for i in range(49_000, 50_000)]
+            assert "showing last 1,000 lines" in header(app)
 
     asyncio.run(main())
 

@@ -18,6 +18,12 @@ Decisions:
   a secret cannot smuggle it past the match.
 - A line that grows past `max_partial` characters without a newline is emitted in pieces, so
   one endless line (a progress bar without `\\n`) cannot grow memory or cost quadratic time.
+- Lines are kept as text blocks (one per chunk) and split only when drained. The pane drains
+  with `drain_tail(max_lines)`, which splits only the newest `max_lines` lines of each key:
+  a flood of a million lines costs a few C-level passes over the text, not a million `str`
+  objects the pane would drop anyway (the audit log keeps every line on disk).
+- Plain printable ASCII (most command output) is recognised with one C-level pass and skips
+  the escape-sequence regexes.
 """
 from __future__ import annotations
 
@@ -38,8 +44,21 @@ _StreamKey = tuple[str, str, str]
 # `neutralise` leaves them, some terminals act on C1 codes, and `Log.write_lines` would split
 # lines at U+0085/U+2028/U+2029 (str.splitlines), so they are dropped here.
 _EXTRA_CONTROL = re.compile("[\x80-\x9f\u2028\u2029]")
+_PLAIN_ASCII = bytes([9, 10]) + bytes(range(32, 127))
+"""Bytes that need no neutralising: `bytes.translate(None, _PLAIN_ASCII)` leaves only the others."""
 
 MAX_PARTIAL = 65536
+
+
+class _Blocks:
+    """One key's complete lines since the last drain, as text blocks not yet split."""
+
+    __slots__ = ("texts", "counts", "total")
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+        self.counts: list[int] = []
+        self.total = 0
 
 
 class OutputFeed:
@@ -51,7 +70,7 @@ class OutputFeed:
         self.max_partial = max_partial
         self._decoders: dict[_StreamKey, Any] = {}
         self._tails: dict[_StreamKey, str] = {}
-        self._out: dict[Key, list[str]] = {}
+        self._out: dict[Key, _Blocks] = {}
         self.lines_total = 0
         """Complete lines produced so far (for benchmarks and diagnostics)."""
 
@@ -104,34 +123,55 @@ class OutputFeed:
                 cut = len(buf)  # an endless line: emit it in pieces
             elif cut < len(buf):
                 self._tails[sk] = buf[cut:]
-        done = _EXTRA_CONTROL.sub("", neutralise(buf[:cut] if cut < len(buf) else buf))
+        done = buf[:cut] if cut < len(buf) else buf
+        if not (done.isascii() and not done.encode("ascii").translate(None, _PLAIN_ASCII)):
+            done = _EXTRA_CONTROL.sub("", neutralise(done))
         if self._redactor.secrets or self._redactor.pending:
             done = self._redactor.redact(sk, done, final)
         if not done:
             return
-        lines = done.split("\n")
-        if lines[-1] == "":
-            lines.pop()
-        if not lines:
-            return
+        if done[-1] == "\n":
+            done = done[:-1]
+        count = done.count("\n") + 1
         if self.mark_stderr and sk[2] == "stderr":
-            mark = self.mark_stderr
-            lines = [mark + line for line in lines]
+            done = self.mark_stderr + done.replace("\n", "\n" + self.mark_stderr)
         key = (sk[0], sk[1])
         out = self._out.get(key)
         if out is None:
-            self._out[key] = lines
-        else:
-            out.extend(lines)
-        self.lines_total += len(lines)
+            out = self._out[key] = _Blocks()
+        out.texts.append(done)
+        out.counts.append(count)
+        out.total += count
+        self.lines_total += count
 
     # --- pane side ----------------------------------------------------------------------------------
     def drain(self) -> list[tuple[Key, list[str]]]:
         """Complete lines since the last drain: one (key, lines) per key, keys in first-arrival order."""
+        return [(key, lines) for key, lines, _ in self.drain_tail(None)]
+
+    def drain_tail(self, limit: int | None) -> list[tuple[Key, list[str], int]]:
+        """Like `drain`, but only the newest `limit` lines of each key, with how many arrived in all.
+
+        Returns (key, lines, arrived) per key; the older `arrived - len(lines)` lines are
+        skipped without being split (a bounded display would drop them anyway).
+        """
         if not self._out:
             return []
         out, self._out = self._out, {}
-        return list(out.items())
+        result: list[tuple[Key, list[str], int]] = []
+        for key, blocks in out.items():
+            texts, counts, total = blocks.texts, blocks.counts, blocks.total
+            first, kept = 0, total
+            if limit is not None:
+                while first < len(texts) - 1 and kept - counts[first] >= limit:
+                    kept -= counts[first]
+                    first += 1
+            text = texts[first] if first == len(texts) - 1 else "\n".join(texts[first:])
+            lines = text.split("\n")
+            if limit is not None and len(lines) > limit:
+                lines = lines[-limit:]
+            result.append((key, lines, total))
+        return result
 
     @property
     def pending(self) -> bool:

@@ -112,6 +112,7 @@ class OutputPane(Widget):
         self._step: str | None = None
         self._node: str | None = None
         self._unwritten: list[list[str]] = []
+        self._unwritten_n = 0
         self._write_scheduled = False
         self._pumping = False
         self._quiet = False
@@ -158,10 +159,15 @@ class OutputPane(Widget):
         return list(view.lines) if view else []
 
     # --- feeding ---------------------------------------------------------------------------------------
-    def append(self, step_id: str, node: str, lines: list[str]) -> None:
-        """Add display-safe lines (from `OutputFeed`) for a step on a node; written to the `Log` in one batch."""
+    def append(self, step_id: str, node: str, lines: list[str], arrived: int | None = None) -> None:
+        """Add display-safe lines (from `OutputFeed`) for a step on a node; written to the `Log` in one batch.
+
+        `arrived`: how many lines these stand for, when older ones were skipped unsplit
+        (`OutputFeed.drain_tail`); it keeps the counts (marker, notice) exact.
+        """
         if not lines:
             return
+        n = len(lines) if arrived is None else max(arrived, len(lines))
         views = self._steps.get(step_id)
         if views is None:
             views = self._steps[step_id] = {}
@@ -177,7 +183,7 @@ class OutputPane(Widget):
             self._node = node
             self._header_changed()
         view.lines.extend(lines)
-        view.total += len(lines)
+        view.total += n
         if step_id != self._step:
             return
         if node != self._node:
@@ -185,13 +191,14 @@ class OutputPane(Widget):
                 view.unseen = True
                 self._header_changed()
             return
-        if view.total > self.max_lines and view.total - len(lines) <= self.max_lines:
+        if view.total > self.max_lines and view.total - n <= self.max_lines:
             self._header_changed()  # the notice that older lines are only in the audit log
         if self.following:
             self._unwritten.append(lines)
+            self._unwritten_n += n
             self._schedule_write()
         else:
-            self.new_lines += len(lines)
+            self.new_lines += n
 
     def attach(self, feed: OutputFeed, interval: float = 1 / 30) -> None:
         """Drain `feed` every `interval` seconds; each tick is scheduled when the previous one ends."""
@@ -224,9 +231,9 @@ class OutputPane(Widget):
         n = 0
         self._pumping = True
         try:
-            for (step_id, node), lines in self._feed.drain():
-                n += len(lines)
-                self.append(step_id, node, lines)
+            for (step_id, node), lines, arrived in self._feed.drain_tail(self.max_lines):
+                n += arrived
+                self.append(step_id, node, lines, arrived)
         finally:
             self._pumping = False
         self._write_pending()
@@ -247,10 +254,11 @@ class OutputPane(Widget):
         if not self._header and self.is_mounted:
             self._update_header()
         batches, self._unwritten = self._unwritten, []
+        arrived, self._unwritten_n = self._unwritten_n, 0
         if not batches or not self.is_mounted:
             return
         if not self.following:  # the operator scrolled up after these arrived
-            self.new_lines += sum(map(len, batches))
+            self.new_lines += arrived
             return
         lines = batches[0] if len(batches) == 1 else list(chain.from_iterable(batches))
         if len(lines) > self.max_lines:
@@ -278,6 +286,7 @@ class OutputPane(Widget):
     def _show(self, step_id: str | None, node: str | None) -> None:
         self._step, self._node = step_id, node
         self._unwritten = []
+        self._unwritten_n = 0
         self._rewrite()
         self._header = ""
         if self.is_mounted:
