@@ -256,3 +256,7 @@ main.add_command(audit)
 from .cli_train import train  # noqa: E402
 
 main.add_command(train)
+
+from .cli_lab import lab  # noqa: E402
+
+main.add_command(lab)
