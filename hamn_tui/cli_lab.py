@@ -54,10 +54,10 @@ def down(directory: str | None) -> None:
     from .lab.errors import LabError
 
     lab_ = _lab(directory)
-    if not lab_.made_anything():
-        click.echo("lab down: nothing to remove")
-        return
     try:
+        if not lab_.made_anything():
+            click.echo("lab down: nothing to remove")
+            return
         problems = lab_.down()
     except LabError as exc:
         _fail(exc)

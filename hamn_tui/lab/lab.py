@@ -16,7 +16,18 @@ from .topology import NAMESPACES, NODES, SERVICE_IP
 class Lab:
     def __init__(self, directory: str | Path | None = None):
         self.dir = Path(directory) if directory else default_dir()
-        self.state = LabState.load(self.dir) or LabState()
+        self._state: LabState | None = None
+
+    @property
+    def state(self) -> LabState:
+        """Read on first use, so a refusal (not root) comes before any attempt to read root's files."""
+        if self._state is None:
+            self._state = LabState.load(self.dir) or LabState()
+        return self._state
+
+    @state.setter
+    def state(self, value: LabState) -> None:
+        self._state = value
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -62,9 +73,9 @@ class Lab:
 
     def up(self, mode: str = "pair") -> bool:
         """Bring the lab up with PostgreSQL in `mode` (postgres.MODES); False if it already was up."""
+        preflight.check()
         if self.is_up():
             return False
-        preflight.check()
         if self.made_anything():  # a half-made or dead lab (crash, reboot): clear it first
             self.down()
         self.dir.mkdir(parents=True, exist_ok=True)

@@ -36,6 +36,10 @@ class LabState:
             data = json.loads(path.read_text())
         except FileNotFoundError:
             return None
+        except PermissionError:
+            from .errors import LabError
+
+            raise LabError(f"cannot read the lab state {path}: permission denied (the lab belongs to root)") from None
         except (OSError, ValueError) as exc:
             from .errors import LabError
 
