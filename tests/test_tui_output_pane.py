@@ -267,6 +267,33 @@ def test_pane_writes_in_batches_never_a_line_at_a_time(monkeypatch):
     asyncio.run(main())
 
 
+def test_pane_measures_widths_inline_without_a_thread_per_write(monkeypatch):
+    from textual.worker_manager import WorkerManager
+
+    started: list[str] = []
+    original = WorkerManager.add_worker
+
+    def add_worker(self, worker, *args, **kwargs):
+        started.append(worker.name)
+        return original(self, worker, *args, **kwargs)
+
+    monkeypatch.setattr(WorkerManager, "add_worker", add_worker)
+
+    async def main() -> None:
+        app = PaneApp()
+        async with app.run_test(size=(80, 24)) as pilot:
+            pane = app.query_one(OutputPane)
+            for i in range(20):
+                pane.append("s", "n", [f"l{i}"])
+                await pilot.pause()
+            pane.append("s", "n", ["x" * 100, "全角" * 30, "\tindented"])
+            await pilot.pause()
+            assert started == []  # Log would start one thread worker per write
+            assert pane.log_widget.virtual_size.width == 120  # 60 wide characters, 2 cells each
+
+    asyncio.run(main())
+
+
 def test_scrolled_up_the_view_stays_and_the_marker_counts_then_end_follows():
     async def main() -> None:
         app = PaneApp()

@@ -27,6 +27,7 @@ from collections import deque
 from itertools import chain
 from typing import TYPE_CHECKING
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -53,7 +54,14 @@ class _View:
 
 
 class OutputLog(Log):
-    """The pane's `Log`: End means "follow the live output", not only "scroll to the bottom"."""
+    """The pane's `Log`: End means "follow the live output", and line widths are measured inline.
+
+    `Log.write_lines` starts a thread worker per call to measure the new lines' widths
+    (`_update_size`, textual 8.2.8, pinned). In a flood those threads compete for the GIL with
+    the event loop and pile up, holding their batches (a traced 10M-line run peaked at 274 MB
+    RSS). Measuring inline is cheaper: `len` in C for plain ASCII lines, `cell_len` only for the
+    few with wide characters or tabs.
+    """
 
     def __init__(self, pane: OutputPane, max_lines: int) -> None:
         super().__init__(max_lines=max_lines, auto_scroll=False, id="output-log")
@@ -61,6 +69,15 @@ class OutputLog(Log):
 
     def action_scroll_end(self) -> None:
         self._pane.action_follow()
+
+    def _update_size(self, updates: int, lines: list[str]) -> None:  # replaces the thread worker
+        if not lines:
+            return
+        width = max(map(len, lines))
+        odd = [line for line in lines if "\t" in line or not line.isascii()]
+        if odd:
+            width = max(width, max(cell_len(self._process_line(line)) for line in odd))
+        self._update_maximum_width(updates, width)
 
 
 class OutputPane(Widget):
