@@ -7,6 +7,7 @@ import sys
 import click
 
 from . import __version__
+from .cli_tui import can_start, start, tui_options
 
 
 def entry() -> None:
@@ -37,11 +38,22 @@ def entry() -> None:
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="hamn")
+@click.option("--cluster", "cluster_path", metavar="FILE", help="The cluster file for the home screen (default: $HAMN_CLUSTER, /etc/hamn/cluster.toml).")
+@tui_options
 @click.pass_context
-def main(ctx: click.Context) -> None:
-    """Guided procedures for an xCAT high-availability management node pair."""
+def main(ctx: click.Context, cluster_path: str | None, no_mouse: bool, ansi: bool) -> None:
+    """Guided procedures for an xCAT high-availability management node pair.
+
+    Without a command: the TUI home (cluster status, runbooks, recent runs); without a
+    terminal, the list of runbooks.
+    """
     if ctx.invoked_subcommand is None:
-        ctx.invoke(runbooks)
+        from .tui.launch import needs_terminal
+
+        if needs_terminal():
+            ctx.invoke(runbooks)
+            return
+        start({"cluster_path": cluster_path}, no_mouse=no_mouse, ansi=ansi, prog="hamn")
 
 
 @main.command()
@@ -105,10 +117,15 @@ def _pairs(values: tuple[str, ...], flag: str) -> dict[str, str]:
 @click.option("--quiet-output", is_flag=True, help="Do not print command output.")
 @click.option("--training", "scenario", metavar="SCENARIO", help="Run against the simulated cluster in this scenario (`hamn train --list`).")
 @click.option("--seed", default=0, show_default=True, help="With --training: the simulation's random seed.")
+@tui_options
 def run(runbook: str, cluster_path: str | None, sets: tuple[str, ...], roles: tuple[str, ...], dry_run: bool, headless: bool, yes: bool,
         confirms: tuple[str, ...], attests: tuple[str, ...], chooses: tuple[str, ...], answers: tuple[str, ...], on_failure: str,
-        resume: bool, audit_dir: str | None, key: str | None, lock_dir: str, quiet_output: bool, scenario: str | None, seed: int) -> None:
-    """Run one runbook. Exit 0 done, 1 failed, 3 aborted, 4 waiting for an answer it was not given."""
+        resume: bool, audit_dir: str | None, key: str | None, lock_dir: str, quiet_output: bool, scenario: str | None, seed: int,
+        no_mouse: bool, ansi: bool) -> None:
+    """Run one runbook: in the TUI, or with --headless printing progress.
+
+    Headless exit status: 0 done, 1 failed, 3 aborted, 4 waiting for an answer it was not given.
+    """
     import asyncio
     from pathlib import Path
 
@@ -119,7 +136,26 @@ def run(runbook: str, cluster_path: str | None, sets: tuple[str, ...], roles: tu
     from .source.problems import InputError
 
     if not headless:
-        click.echo("the TUI is not built yet: running headless (add --headless to say so)", err=True)
+        if not can_start("hamn run"):
+            click.echo("hamn run: add --headless to run without the TUI (answers then come from --yes, --confirm, …)", err=True)
+            sys.exit(2)
+        if scenario:
+            from .sim.session import ScenarioError, Training
+            from .source.problems import InputError as _InputError
+
+            try:
+                t = Training(scenario, seed=seed)
+            except (ScenarioError, _InputError) as exc:
+                click.echo(f"hamn run: training scenario {scenario}: {exc}", err=True)
+                sys.exit(2)
+            backend_kw = {"training": t, "label": f"scenario {scenario}"}
+        else:
+            backend_kw = {"cluster_path": cluster_path, "lock_dir": lock_dir, "key": key}
+        if audit_dir:
+            backend_kw["audit_dir"] = Path(audit_dir)
+        start(backend_kw, no_mouse=no_mouse, ansi=ansi, prog="hamn run", open_runbook=runbook, sets=_pairs(sets, "--set"),
+              roles=_pairs(roles, "--role"), dry_run=dry_run)
+        return
     parsed_answers: dict[str, tuple[str, str]] = {}
     for k, v in _pairs(answers, "--answer").items():
         action, _, reason = v.partition(":")

@@ -64,3 +64,21 @@ def export(log: str, allowed_signers: str | None, fmt: str, out: str, casts: str
     code, written = export_report(Path(log), Path(out), fmt, Path(allowed_signers) if allowed_signers else None, Path(casts) if casts else None)
     click.echo(f"wrote {out}" + (f" and {written} recordings in {casts}" if casts else ""), err=True)
     sys.exit(code)
+
+
+@audit.command()
+@click.argument("log", type=LOG)
+@click.option("--ansi", is_flag=True, help="Use the terminal's 16 colours.")
+@click.option("--no-mouse", is_flag=True, help="Keyboard only.")
+def review(log: str, ansi: bool, no_mouse: bool) -> None:
+    """Replay a run in the TUI: the verification result first, then its steps, decisions, checks and outputs."""
+    from pathlib import Path
+
+    from .cli_tui import can_start
+
+    if not can_start("hamn audit review"):
+        click.echo("hamn audit review: without a terminal use `hamn audit show LOG --output`", err=True)
+        sys.exit(2)
+    from .tui.launch import review_app
+
+    review_app(Path(log), mouse=not no_mouse, ansi=ansi)

@@ -9,6 +9,8 @@ import sys
 
 import click
 
+from .cli_tui import can_start, start, tui_options
+
 
 def _rehearse_line(runbook: str, scenario: str, roles: dict[str, str]) -> str:
     flags = "".join(f" --role {r}={n}" for r, n in sorted(roles.items()))
@@ -56,13 +58,47 @@ def _welcome(seed: int) -> None:
 
 @click.command()
 @click.option("--list", "list_", is_flag=True, help="List the scenarios with a one-line description.")
-@click.option("--scenario", metavar="NAME", help="Show a scenario's story and how to rehearse it.")
+@click.option("--scenario", metavar="NAME", help="The scenario to rehearse (default: the healthy pair).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the simulated workload.")
-def train(list_: bool, scenario: str | None, seed: int) -> None:
-    """Training mode: rehearse the shipped runbooks against a simulated DB2 HADR pair with faults."""
+@click.option("--lab", is_flag=True, help="Rehearse on real software: the TUI against the two-node lab (`hamn lab up`).")
+@click.option("--text", is_flag=True, help="No TUI: print the scenario's story and the headless commands that rehearse it.")
+@tui_options
+def train(list_: bool, scenario: str | None, seed: int, lab: bool, text: bool, no_mouse: bool, ansi: bool) -> None:
+    """Training mode: rehearse the shipped runbooks against a simulated DB2 HADR pair with faults.
+
+    In a terminal it opens the TUI on the simulated cluster (TRAINING banner, signed training
+    audit logs); `--list`, `--text` or no terminal print the scenarios instead.
+    """
     from .sim.scenario import load_scenario, scenario_names
     from .source.problems import InputError
+    from .tui.launch import needs_terminal
 
+    if lab:
+        from .lab import LabError, cluster_file
+
+        try:
+            path = cluster_file()
+        except LabError as exc:
+            click.echo(f"hamn train --lab: {exc}", err=True)
+            sys.exit(2)
+        if not can_start("hamn train --lab"):
+            sys.exit(2)
+        start({"cluster_path": str(path), "label": "the two-node lab (real sshd and PostgreSQL)"}, no_mouse=no_mouse, ansi=ansi, prog="hamn train")
+        return
+    if not list_ and not text and not needs_terminal():
+        from .sim.session import ScenarioError, Training
+
+        name = scenario or "healthy"
+        if name not in scenario_names() and not name.endswith(".toml"):
+            click.echo(f"hamn train: no scenario {name!r}; `hamn train --list` shows them: {', '.join(scenario_names())}", err=True)
+            sys.exit(2)
+        try:
+            t = Training(name, seed=seed)
+        except (ScenarioError, InputError) as exc:
+            click.echo(f"hamn train: scenario {name}: {exc}", err=True)
+            sys.exit(2)
+        start({"training": t, "label": f"scenario {name}: {t.scenario.scenario.title}"}, no_mouse=no_mouse, ansi=ansi, prog="hamn train")
+        return
     welcome = not list_ and not scenario
     if welcome:
         _welcome(seed)

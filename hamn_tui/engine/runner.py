@@ -98,6 +98,19 @@ class Runner:
         self.transport_name = transport_name
         self.clock = clock
         self.checks = CheckEvaluator(probes, ctx, sleep, self._group_members)
+        self._cancels: set[asyncio.Event] = set()
+        self._interrupted = False
+
+    def interrupt(self) -> bool:
+        """The operator stops what is running now (the TUI's abort while a command runs).
+
+        Running commands are cancelled — their outcome is then unknown and the operator is asked,
+        as after a timeout; a wait step stops polling and asks. Returns whether anything was running.
+        """
+        self._interrupted = True
+        for cancel in self._cancels:
+            cancel.set()
+        return bool(self._cancels)
 
     # --- events ------------------------------------------------------------------------------
     def emit(self, event: Event) -> None:
@@ -367,6 +380,9 @@ class Runner:
             if self.clock() - started + step.interval_s > step.limit_s:
                 return await self._failed_or_recorded(step, always, f"not reached within {step.limit_s} s: " + _summary(outcomes), outcomes)
             await self.sleep(step.interval_s)
+            if self._interrupted:
+                self._interrupted = False
+                return await self._failure(step, "failed", f"interrupted by the operator after {polls} polls: " + _summary(outcomes), outcomes)
 
     async def _manual(self, step: Step) -> StepEnd:
         if self.dry_run:
@@ -478,11 +494,16 @@ class Runner:
                 size += len(chunk)
             self.emit(OutputChunk(step.id, node, stream, chunk))
 
+        cancel = asyncio.Event()
+        self._cancels.add(cancel)
+        self._interrupted = False
         try:
-            result: Result | TransportError = await self.transport.run(node, command, user=run_as, timeout_s=timeout_s, on_output=sink)
+            result: Result | TransportError = await self.transport.run(node, command, user=run_as, timeout_s=timeout_s, on_output=sink, cancel=cancel)
         except TransportError as exc:
             self.emit(CommandFinished(step.id, node, "not_started", None, None, 0, 0, 0, str(exc), rollback))
             return exc, ""
+        finally:
+            self._cancels.discard(cancel)
         self.emit(CommandFinished(step.id, node, result.ending, result.exit_status, result.signal, result.duration_us,
                                   result.stdout_bytes, result.stderr_bytes, result.error, rollback))
         return result, b"".join(kept).decode("utf-8", "replace")

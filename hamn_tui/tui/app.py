@@ -1,0 +1,173 @@
+"""The hamn Textual app: screens on top of one `Backend`, a status poller, and the run worker.
+
+Long-lived work lives on the App, never on a screen: the status poller (completion-chained:
+the next reading is scheduled when the last one ends, so slow probes never pile up, and no
+probe runs while a modal waits for the operator) and the runner (an App worker, so leaving a
+screen can never cancel a failover).
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from textual.app import App
+from textual.message import Message
+from textual.screen import ModalScreen
+
+from .backend import Backend
+from .commands import ActionsProvider, app_bindings
+from .modals import ConfirmModal
+from .widgets.status_panel import StatusPanel
+
+
+class StatusRead(Message):
+    def __init__(self, snapshot: Any, error: str) -> None:
+        super().__init__()
+        self.snapshot = snapshot
+        self.error = error
+
+
+class HamnApp(App[None]):
+    TITLE = "hamn"
+    CSS_PATH = "hamn.tcss"
+    COMMANDS = App.COMMANDS | {ActionsProvider}
+    BINDINGS = app_bindings()
+    ENABLE_COMMAND_PALETTE = True
+
+    def __init__(self, backend: Backend, *, open_runbook: str | None = None, review: Path | None = None, poll_s: float | None = None,
+                 sets: dict[str, str] | None = None, roles: dict[str, str] | None = None, dry_run: bool = False,
+                 ansi_color: bool = False) -> None:
+        super().__init__(ansi_color=ansi_color)
+        self.backend = backend
+        self.open_runbook = open_runbook
+        self.review_path = review
+        self.sets, self.roles, self.dry_run = sets or {}, roles or {}, dry_run
+        self.poll_s = poll_s if poll_s is not None else (2.0 if backend.is_training else 5.0)
+        self.snapshot: Any = None
+        self.snapshot_taken: float | None = None
+        self.status_error = ""
+        self.reading = False
+        self.polling = True
+        self.active_run: Any = None
+        self._poll_timer: Any = None
+
+    @property
+    def is_training(self) -> bool:
+        return self.backend.is_training
+
+    def on_mount(self) -> None:
+        from .screens.home import HomeScreen
+
+        if self.ansi_color:
+            self.theme = "ansi-dark"  # the terminal's own palette: 16-colour consoles keep the meaning
+        if self.is_training:
+            self.sub_title = "TRAINING — " + (self.backend.label or "simulated cluster")
+        elif self.backend.cluster is not None:
+            self.sub_title = f"{self.backend.cluster.cluster.name} ({self.backend.cluster.cluster.database})"
+        self.backend.on_fault(lambda secs, text: self.notify(f"fault at +{secs:g} s: {text}", title="TRAINING", severity="warning", timeout=12))
+        if self.review_path is not None:
+            from .screens.review import ReviewScreen
+
+            self.polling = False
+            self.push_screen(ReviewScreen(self.review_path))
+            return
+        self.push_screen(HomeScreen())
+        if self.open_runbook:
+            from .screens.run import RunScreen
+
+            self.push_screen(RunScreen(self.open_runbook, sets=self.sets, roles=self.roles, dry_run=self.dry_run))
+        if self.backend.cluster is not None:
+            self.poll_status()
+
+    # --- status polling ----------------------------------------------------------------------
+    def poll_status(self) -> None:
+        self._poll_timer = None
+        if not self.polling:
+            return
+        if isinstance(self.screen, ModalScreen):
+            # the operator is deciding: keep the screen still and the links quiet
+            self._poll_timer = self.set_timer(self.poll_s, self.poll_status)
+            return
+        self.reading = True
+        self.run_worker(self._read_status(), group="status", exit_on_error=False, description="read both nodes' status")
+
+    async def _read_status(self) -> None:
+        snap, error = None, ""
+        try:
+            snap = await self.backend.read_status()
+        except Exception as exc:  # timeout, ssh failure: shown as stale, the app goes on
+            error = str(exc) or type(exc).__name__
+        self.post_message(StatusRead(snap, error))
+
+    def on_status_read(self, message: StatusRead) -> None:
+        self.reading = False
+        if message.snapshot is not None:
+            self.snapshot, self.snapshot_taken = message.snapshot, time.monotonic()
+        self.status_error = message.error
+        self.refresh_status_panels()
+        if self.polling and self._poll_timer is None:
+            self._poll_timer = self.set_timer(self.poll_s, self.poll_status)
+
+    def poll_status_now(self, quiet: bool = False) -> None:
+        if self.backend.cluster is None:
+            return
+        if self.reading:
+            if not quiet:
+                self.notify("a reading is already under way")
+            return
+        if self._poll_timer is not None:
+            self._poll_timer.stop()
+            self._poll_timer = None
+        self.poll_status()
+
+    def refresh_status_panels(self) -> None:
+        note = "" if self.backend.cluster is not None else "no cluster file: give --cluster FILE or set HAMN_CLUSTER (hamn train needs none)"
+        for panel in self.screen.query(StatusPanel):
+            panel.show(self.snapshot, self.snapshot_taken, self.status_error, self.reading, note)
+
+    def live_roles(self) -> dict[str, str]:
+        """Roles as the cluster is now (after a failover the standby is primary), when the last
+        reading is clear about it; otherwise the cluster file's."""
+        snap = self.snapshot
+        if snap is None:
+            return {}
+        found: dict[str, str] = {}
+        for name, n in snap.nodes.items():
+            role = str(n.replication.get("role") or "").lower()
+            if role in ("primary", "standby"):
+                if role in found:
+                    return {}
+                found[role] = name
+        return found if len(found) == 2 else {}
+
+    # --- runs ----------------------------------------------------------------------------------
+    def run_started(self, screen: Any) -> None:
+        self.active_run = screen
+
+    def run_finished(self, screen: Any) -> None:
+        if self.active_run is screen:
+            self.active_run = None
+
+    # --- app-wide actions ------------------------------------------------------------------------
+    def action_help(self) -> None:
+        from .screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_quit_safely(self) -> None:
+        if self.active_run is None:
+            self.exit()
+            return
+        self.push_screen(ConfirmModal("Quit while a run is going on?",
+                                      "The run stops where it is, unfinished. Its audit log is kept; open the runbook again\n"
+                                      "(or `hamn run RUNBOOK --resume`) to continue it. A command running now has an unknown outcome.",
+                                      yes="Quit", no="Stay", danger=True),
+                         lambda ok: self.exit() if ok else None)
+
+    async def action_quit(self) -> None:
+        self.action_quit_safely()
+
+    async def on_unmount(self) -> None:
+        await self.backend.close()

@@ -1,0 +1,8 @@
+"""Modal dialogs. Every yes/no defaults to No (Enter on arrival does nothing harmful), Esc
+always means "not now", and typed confirmations need the exact text."""
+from .choice import ChoiceModal
+from .confirm import ConfirmModal, TypedConfirmModal
+from .reason import ReasonModal
+from .text import TextModal
+
+__all__ = ["ChoiceModal", "ConfirmModal", "ReasonModal", "TextModal", "TypedConfirmModal"]

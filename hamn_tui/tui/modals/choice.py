@@ -1,0 +1,48 @@
+"""A choice step: the options with what each means; Enter picks, Esc leaves it for later."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Label, OptionList, Static
+from textual.widgets.option_list import Option
+
+from ...engine.operator import Option as Choice
+from .confirm import MODAL_CSS
+
+
+class ChoiceModal(ModalScreen["str | None"]):
+    DEFAULT_CSS = MODAL_CSS + "ChoiceModal OptionList { height: auto; max-height: 12; }"
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="modal.cancel")]
+
+    def __init__(self, title: str, body: Any, options: Sequence[Choice]) -> None:
+        super().__init__()
+        self.title_text, self.body, self.options = title, body, options
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.title_text, classes="title")
+            if self.body:
+                yield Static(self.body)
+            items = []
+            for o in self.options:
+                t = Text.assemble((o.label, "bold"), f"  [{o.id}]")
+                if o.explain:
+                    t.append("\n  " + o.explain.strip(), style="dim")
+                items.append(Option(t, id=o.id))
+            yield OptionList(*items, id="choices")
+            yield Label("↑/↓ and Enter to choose · Esc: not now", classes="hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#choices", OptionList).focus()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.dismiss(event.option.id)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,108 @@
+"""Yes/no and typed confirmations, showing exactly what will happen before it does."""
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+MODAL_CSS = """
+ModalScreen { align: center middle; }
+ModalScreen > Vertical { width: 78; max-width: 100%; height: auto; max-height: 100%; border: thick $warning; background: $surface; padding: 0 1; }
+ModalScreen.-danger > Vertical { border: thick $error; }
+ModalScreen .title { text-style: bold; width: 100%; }
+ModalScreen VerticalScroll { height: auto; max-height: 14; }
+ModalScreen .buttons { height: 3; width: 100%; align-horizontal: right; }
+ModalScreen .buttons Button { margin-left: 1; min-width: 12; }
+ModalScreen .error { color: $error; height: auto; }
+ModalScreen .hint { color: $text-muted; height: auto; }
+"""
+
+
+class ConfirmModal(ModalScreen[bool]):
+    """Returns True only for an explicit yes; focus starts on No."""
+
+    DEFAULT_CSS = MODAL_CSS
+    BINDINGS = [Binding("escape,n", "no", "No", id="modal.no"), Binding("y", "yes", "Yes", id="modal.yes")]
+
+    def __init__(self, title: str, body: Any, *, yes: str = "Yes", no: str = "No", danger: bool = False, allow_y: bool = True) -> None:
+        super().__init__(classes="-danger" if danger else "")
+        self.title_text, self.body, self.yes_label, self.no_label, self.allow_y = title, body, yes, no, allow_y
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.title_text, classes="title")
+            with VerticalScroll():
+                yield Static(self.body)
+            yield Label("Enter or n/Esc: " + self.no_label + (f" · y: {self.yes_label}" if self.allow_y else ""), classes="hint")
+            with Horizontal(classes="buttons"):
+                yield Button(self.no_label, id="no", variant="primary")
+                yield Button(self.yes_label, id="yes", variant="error")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(event.button.id == "yes")
+
+    def action_no(self) -> None:
+        self.dismiss(False)
+
+    def action_yes(self) -> None:
+        if self.allow_y:
+            self.dismiss(True)
+
+
+class TypedConfirmModal(ModalScreen["str | None"]):
+    """Returns the typed text once it matches `expected` exactly; None for cancel."""
+
+    DEFAULT_CSS = MODAL_CSS
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="modal.cancel")]
+
+    def __init__(self, title: str, body: Any, expected: str, *, action: str = "Run") -> None:
+        super().__init__(classes="-danger")
+        self.title_text, self.body, self.expected, self.action_label = title, body, expected, action
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.title_text, classes="title")
+            with VerticalScroll():
+                yield Static(self.body)
+            yield Static(Text.assemble("Type exactly ", (self.expected, "bold reverse"), f" then Enter to {self.action_label.lower()}; Esc cancels."))
+            yield Input(placeholder=self.expected, id="typed")
+            yield Label("", id="error", classes="error")
+            with Horizontal(classes="buttons"):
+                yield Button("Cancel", id="cancel", variant="primary")
+                yield Button(self.action_label, id="go", variant="error", disabled=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#typed", Input).focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.query_one("#go", Button).disabled = event.value != self.expected
+        self.query_one("#error", Label).update("")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self._try(event.value)
+
+    def _try(self, value: str) -> None:
+        if value == self.expected:
+            self.dismiss(value)
+        else:
+            self.query_one("#error", Label).update(f"does not match: type exactly {self.expected}")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "go":
+            self._try(self.query_one("#typed", Input).value)
+        else:
+            self.dismiss(None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,134 @@
+"""Home: the cluster at a glance, the runbooks that apply to it, and recent runs with their
+verification result."""
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Label, OptionList, Static
+from textual.widgets.option_list import Option
+
+from ..backend import RecentRun
+from ..commands import bindings
+from ..widgets.status_panel import StatusPanel
+
+VERDICT_STYLE = {"VALID": "green", "INVALID": "bold red", "INCOMPLETE": "yellow"}
+
+
+def recent_prompt(r: RecentRun) -> Text:
+    verdict = r.verification.split(":", 1)[0]
+    t = Text(no_wrap=True, overflow="ellipsis")
+    t.append(f"{verdict:<10}", style=VERDICT_STYLE.get(verdict, "magenta"))
+    t.append(f" {r.started[:16].replace('T', ' ')}  ")
+    t.append(f"{r.runbook_id}", style="bold")
+    t.append(f"  {r.outcome}", style="green" if r.outcome == "done" else "red" if r.outcome in ("failed", "aborted") else "yellow")
+    if r.training:
+        t.append("  TRAINING", style="magenta")
+    return t
+
+
+class HomeScreen(Screen[None]):
+    SCREEN_NAME = "home"
+    BINDINGS = bindings("home")
+    DEFAULT_CSS = """
+    HomeScreen #banner { height: auto; padding: 0 1; background: $primary-background; }
+    HomeScreen #banner.-training { background: $secondary-background; text-style: bold; }
+    HomeScreen StatusPanel { height: auto; max-height: 12; border-bottom: solid $primary-darken-2; }
+    HomeScreen .heading { text-style: bold; padding: 0 1; width: 100%; background: $boost; }
+    HomeScreen #runbooks { height: 1fr; min-height: 4; }
+    HomeScreen #recent { height: auto; max-height: 6; min-height: 2; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.recent: list[RecentRun] = []
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="banner")
+        yield StatusPanel(id="home-status")
+        with Vertical():
+            yield Label("Runbooks — Enter opens one (nothing runs until you start it)", classes="heading")
+            yield OptionList(id="runbooks")
+            yield Label("Recent runs — v reviews one", classes="heading")
+            yield OptionList(id="recent")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        backend = self.app.backend  # type: ignore[attr-defined]
+        banner = self.query_one("#banner", Static)
+        if backend.is_training:
+            banner.add_class("-training")
+            banner.update(f"TRAINING — {backend.label or 'a simulated cluster'}. Nothing real is touched; faults are injected.")
+        elif backend.cluster is not None:
+            c = backend.cluster
+            banner.update(f"cluster {c.cluster.name} ({c.cluster.database}) — {backend.cluster_path}")
+        else:
+            banner.update("no cluster file: hamn --cluster FILE (or HAMN_CLUSTER); `hamn train` needs none")
+        good, problems = backend.runbooks()
+        options = []
+        for _, rb in good:
+            m = rb.runbook
+            t = Text(no_wrap=True, overflow="ellipsis")
+            t.append(f"{m.id:<24}", style="bold")
+            t.append(m.title)
+            t.append(f"\n  {m.summary}", style="dim")
+            options.append(Option(t, id=m.id))
+        rbl = self.query_one("#runbooks", OptionList)
+        rbl.set_options(options)
+        if options:
+            rbl.highlighted = 0
+        for p in problems[:3]:
+            self.notify(p, severity="error", timeout=20)
+        rbl.focus()
+        self.app.refresh_status_panels()  # type: ignore[attr-defined]
+        self.load_recent()
+
+    def on_screen_resume(self) -> None:
+        self.app.refresh_status_panels()  # type: ignore[attr-defined]
+        self.load_recent()
+
+    @work(thread=True, exclusive=True, group="recent", exit_on_error=False, description="verify recent runs' audit logs")
+    def load_recent(self) -> None:
+        runs = self.app.backend.recent_runs()  # type: ignore[attr-defined]
+        self.app.call_from_thread(self._show_recent, runs)
+
+    def _show_recent(self, runs: list[RecentRun]) -> None:
+        self.recent = runs
+        lst = self.query_one("#recent", OptionList)
+        lst.set_options([Option(recent_prompt(r), id=str(i)) for i, r in enumerate(runs)] or [Option(Text("no runs yet", style="dim"), disabled=True)])
+        if runs:
+            lst.highlighted = 0
+
+    @on(OptionList.OptionSelected, "#runbooks")
+    def _open(self, event: OptionList.OptionSelected) -> None:
+        self._open_runbook(event.option.id)
+
+    @on(OptionList.OptionSelected, "#recent")
+    def _review_selected(self, event: OptionList.OptionSelected) -> None:
+        self.action_review_run()
+
+    def _open_runbook(self, runbook_id: str | None) -> None:
+        from .run import RunScreen
+
+        if runbook_id:
+            app = self.app
+            self.app.push_screen(RunScreen(runbook_id, sets=app.sets, roles=app.roles, dry_run=app.dry_run))  # type: ignore[attr-defined]
+
+    def action_open_runbook(self) -> None:
+        opt = self.query_one("#runbooks", OptionList).highlighted_option
+        self._open_runbook(opt.id if opt else None)
+
+    def action_review_run(self) -> None:
+        from .review import ReviewScreen
+
+        opt = self.query_one("#recent", OptionList).highlighted_option
+        if opt is None or opt.id is None:
+            self.notify("no run selected: Tab to the recent runs, ↑/↓ to pick one")
+            return
+        self.app.push_screen(ReviewScreen(self.recent[int(opt.id)].path))
+
+    def action_refresh(self) -> None:
+        self.app.poll_status_now()  # type: ignore[attr-defined]
+        self.load_recent()

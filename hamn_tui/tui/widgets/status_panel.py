@@ -1,0 +1,136 @@
+"""Both nodes at a glance: role, replication state, connection, log gap, peer window, who holds
+the service IP — and how old the reading is.
+
+A value that could not be read is printed "unknown" (never blank, never green); a reading
+older than `STALE_AFTER_S` is marked STALE. Text marks (yes/no/unknown) carry the meaning, so
+it reads the same on a 16-colour console.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+from textual.widgets import Static
+
+from ...status import Snapshot
+
+STALE_AFTER_S = 30.0
+
+
+def _v(value: Any, unit: str = "") -> Text:
+    if value is None or value == "":
+        return Text("unknown", style="magenta")
+    if value is True:
+        return Text("yes", style="green")
+    if value is False:
+        return Text("no", style="red")
+    return Text(f"{value}{unit}")
+
+
+def rows(snap: Snapshot) -> list[tuple[str, list[Text]]]:
+    """(label, one cell per node) — the facts an operator needs before touching anything."""
+    nodes = list(snap.nodes.values())
+    if snap.database == "db2":
+        facts = [("role", lambda n, r: r.get("role")), ("HADR state", lambda n, r: r.get("state")),
+                 ("connect", lambda n, r: r.get("connect_status")), ("log gap", lambda n, r: _bytes(r.get("log_gap_bytes"))),
+                 ("peer window left", lambda n, r: _secs(r.get("peer_window_left_s")))]
+    else:
+        facts = [("role", lambda n, r: r.get("role")), ("WAL receiver", lambda n, r: r.get("wal_receiver")),
+                 ("standbys streaming", lambda n, r: r.get("streaming_standbys")), ("lag", lambda n, r: _bytes(r.get("lag_bytes"))),
+                 ("timeline", lambda n, r: r.get("timeline"))]
+    facts = [("ssh", lambda n, r: n.reachable), *facts, ("service IP", lambda n, r: n.holds_service_ip)]
+    return [(label, [_v(get(n, n.replication)) for n in nodes]) for label, get in facts]
+
+
+def _bytes(v: Any) -> Any:
+    if v is None or not isinstance(v, (int, float)):
+        return v
+    return f"{int(v):,} B"
+
+
+def _secs(v: Any) -> Any:
+    if v is None or not isinstance(v, (int, float)):
+        return v
+    return f"{int(v)} s"
+
+
+def age_text(taken_mono: float | None, error: str, reading: bool) -> Text:
+    if taken_mono is None:
+        return Text("reading…" if reading else "not read yet", style="magenta")
+    age = time.monotonic() - taken_mono
+    t = Text(f"read {int(age)} s ago")
+    if age > STALE_AFTER_S:
+        t = Text(f"STALE: read {int(age)} s ago", style="bold red")
+    if error:
+        t.append(f" — last reading failed: {error}", style="red")
+    return t
+
+
+class StatusPanel(Static):
+    """`show()` it a snapshot; `compact` (the run screen) is one line per node."""
+
+    DEFAULT_CSS = """
+    StatusPanel { height: auto; padding: 0 1; }
+    """
+
+    def __init__(self, *, compact: bool = False, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.compact = compact
+        self.snap: Snapshot | None = None
+        self.taken: float | None = None
+        self.error = ""
+        self.reading = False
+        self.note = ""
+
+    def on_mount(self) -> None:
+        self.set_interval(1.0, self._tick)
+        self._redraw()
+
+    def _tick(self) -> None:
+        if self.taken is not None:
+            self._redraw()
+
+    def show(self, snap: Snapshot | None, taken: float | None, error: str = "", reading: bool = False, note: str = "") -> None:
+        self.snap, self.taken, self.error, self.reading, self.note = snap, taken, error, reading, note
+        self._redraw()
+
+    def _redraw(self) -> None:
+        self.update(self.renderable_now())
+
+    def renderable_now(self) -> Any:
+        snap = self.snap
+        if snap is None:
+            return Text(self.note or "cluster status: " + age_text(None, self.error, self.reading).plain, style="magenta")
+        age = age_text(self.taken, self.error, self.reading)
+        if self.compact:
+            out = Text()
+            for name, n in snap.nodes.items():
+                r = n.replication
+                out.append(f"{name:<6}", style="bold")
+                if snap.database == "db2":
+                    parts = [("", r.get("role")), ("", r.get("state")), ("", r.get("connect_status")), ("gap ", _bytes(r.get("log_gap_bytes")))]
+                else:
+                    parts = [("", r.get("role")), ("wal ", r.get("wal_receiver")), ("lag ", _bytes(r.get("lag_bytes")))]
+                for label, value in parts:
+                    out.append(" " + label)
+                    out.append_text(_v(value))
+                out.append("  VIP ")
+                out.append_text(_v(n.holds_service_ip))
+                if n.reachable is not True:
+                    out.append("  ssh ")
+                    out.append_text(_v(n.reachable))
+                out.append("\n")
+            out.append_text(age)
+            return out
+        table = Table(box=None, pad_edge=False, expand=False, show_header=True, title=None)
+        table.add_column(f"{snap.cluster} ({snap.database})", style="bold", no_wrap=True)
+        for name, n in snap.nodes.items():
+            table.add_column(f"{name} ({n.role_at_setup})", no_wrap=True)
+        for label, cells in rows(snap):
+            table.add_row(label, *cells)
+        notes = [Text(f"{name}: could not read: {e[:100]}", style="magenta") for name, n in snap.nodes.items() for e in n.errors[:1]]
+        from rich.console import Group
+
+        return Group(table, age, *notes)

@@ -1,0 +1,51 @@
+"""Helpers for the Pilot tests: a training app with its own audit dir, and waiting on
+conditions (never on a fixed number of pauses: workers and the runner are asynchronous)."""
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from hamn_tui.sim.session import Training
+from hamn_tui.tui.backend import Backend
+from hamn_tui.tui.launch import make_app
+
+
+def training_app(audit_dir: Path, scenario: str = "healthy", **kw: Any):
+    backend = Backend(training=Training(scenario, seed=0), audit_dir=audit_dir, label=f"scenario {scenario}")
+    return make_app(backend, **kw)
+
+
+async def wait_for(pilot: Any, cond: Callable[[], Any], timeout: float = 15.0, what: str = "") -> Any:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = cond()
+        if value:
+            return value
+        await pilot.pause(0.02)
+    raise AssertionError(f"timed out waiting for {what or cond}")
+
+
+def screen_name(app: Any) -> str:
+    return type(app.screen).__name__
+
+
+async def open_runbook(pilot: Any, runbook_id: str) -> None:
+    """From home: highlight the runbook in the list and press Enter."""
+    from textual.widgets import OptionList
+
+    app = pilot.app
+    await wait_for(pilot, lambda: screen_name(app) == "HomeScreen", what="home")
+    lst = app.screen.query_one("#runbooks", OptionList)
+    await wait_for(pilot, lambda: lst.option_count > 0, what="runbooks listed")
+    target = lst.get_option_index(runbook_id)
+    lst.focus()
+    lst.highlighted = 0
+    await pilot.press(*(["down"] * target))
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: any(type(s).__name__ == "RunScreen" for s in app.screen_stack), what="run screen")
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
