@@ -8,6 +8,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import hypothesis  # noqa: F401  - imported (and assertion-rewritten) now, before any TUI worker thread exists:
+# CPython 3.11.7 tracks the AST validator's depth globally (gh-106905), so pytest compiling a
+# lazily imported plugin module while a thread compiles too fails with "AST constructor
+# recursion depth mismatch"
 import pytest
 from click.testing import CliRunner
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from ..audit.verify import segments_of, verify_path  # imported here, not in the worker thread: CPython 3.11's
+# compiler is not thread-safe while another thread imports (SystemError: AST recursion depth mismatch)
 from ..engine.events import Subscriber
 from ..engine.journal import JournalContents, default_dir, find_unfinished
 from ..engine.operator import Operator
@@ -99,8 +101,6 @@ class Backend:
 
     def recent_runs(self, limit: int = 8) -> list[RecentRun]:
         """The newest runs in the audit directory, each verified (blocking: call from a thread)."""
-        from ..audit.verify import segments_of, verify_path
-
         if not self.audit_dir.is_dir():
             return []
         runs = [d for d in self.audit_dir.iterdir() if d.is_dir() and segments_of(d)]

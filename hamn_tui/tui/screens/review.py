@@ -18,6 +18,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from ...audit.report import build, facts  # module level: never import inside a thread worker (see backend.py)
+from ...audit.store import OutputStore
 from ...textsafe import neutralise
 from ..commands import bindings
 from ..modals import TextModal
@@ -64,8 +66,6 @@ class ReviewScreen(Screen[None]):
 
     @work(thread=True, group="review", exit_on_error=False, description="verify and read the audit log")
     def load(self) -> None:
-        from ...audit.report import build, facts
-
         try:
             view = build(self.path)
         except Exception as exc:  # not a log, unreadable: say so on the screen
@@ -114,8 +114,6 @@ class ReviewScreen(Screen[None]):
 
     @work(thread=True, group="review-output", exit_on_error=False, description="read a step's recorded output")
     def _read_output(self, sid: str, commands: list[tuple[str, str, int, str, int]]) -> None:
-        from ...audit.store import OutputStore
-
         base = self.path if self.path.is_dir() else self.path.parent
         store = OutputStore(base / "outputs")
         for node, out_sha, out_size, err_sha, err_size in commands:

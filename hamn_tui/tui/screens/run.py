@@ -20,6 +20,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from ...audit.verify import verify_path  # module level: never import inside a thread worker (see backend.py)
 from ...engine import events as ev
 from ...engine.operator import Answer, Question
 from ...runbook.model import Runbook
@@ -328,8 +329,6 @@ class RunScreen(Screen[None]):
 
     @work(thread=True, group="verify", exit_on_error=False, description="verify the run's audit log")
     def _verify_log(self) -> None:
-        from ...audit.verify import verify_path
-
         journal = self.prepared.journal
         directory = Path(journal.path).parent
         report = verify_path(directory)
