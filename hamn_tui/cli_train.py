@@ -1,7 +1,7 @@
-"""`hamn train`: the training scenarios, and how to rehearse one with the real runbooks.
+"""`hamn train`: the TUI on the simulated cluster (or, with --lab, on the real two-node lab).
 
-Until the TUI exists, `--scenario NAME` tells the story and prints the commands that run a
-shipped runbook against the simulated cluster (`hamn run RUNBOOK --training NAME --headless`).
+`--list`, `--text` or no terminal print the scenarios, a scenario's story and the headless
+commands that rehearse it (`hamn run RUNBOOK --training NAME --headless`).
 """
 from __future__ import annotations
 
@@ -147,7 +147,7 @@ def train(list_: bool, scenario: str | None, seed: int, lab: bool, text: bool, n
         for f in sc.faults:
             when = f"at t = {f.at_s:g} s" if f.at_s is not None else f"when step {f.at_step} reaches '{f.on}'"
             click.echo(f"  {when}: {f.note or f.action}")
-    click.echo("\nRehearse it (the TUI will do this interactively; headless, the run stops and tells you "
+    click.echo("\nRehearse it (`hamn train --scenario NAME` in a terminal does this in the TUI; headless, the run stops and tells you "
                "which --yes / --confirm / --attest / --choose answer it needs):")
     for r in sc.rehearse:
         click.echo(f"  {_rehearse_line(r.runbook, sc.name, r.roles)}")

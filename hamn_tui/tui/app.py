@@ -161,7 +161,7 @@ class HamnApp(App[None]):
             self.exit()
             return
         self.push_screen(ConfirmModal("Quit while a run is going on?",
-                                      "The run stops where it is, unfinished. Its audit log is kept; open the runbook again\n"
+                                      "The run stops where it is, unfinished. Its audit log is kept; open the runbook again "
                                       "(or `hamn run RUNBOOK --resume`) to continue it. A command running now has an unknown outcome.",
                                       yes="Quit", no="Stay", danger=True),
                          lambda ok: self.exit() if ok else None)

@@ -46,7 +46,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("review.output", "enter", "show_output", "Output", "Show the selected step's recorded output.", ("review",), footer=False),
     # everywhere
     Command("app.help", "f1,question_mark", "app.help", "Help", "Every key, on every screen.", ("home", "run", "review")),
-    Command("app.palette", "ctrl+p", "app.command_palette", "Commands", "Search the actions by name.", ("home", "run", "review")),
+    Command("app.palette", "ctrl+p", "app.command_palette", "Commands", "Search the actions by name.", ("home", "run", "review"), footer=False),
     Command("app.quit", "ctrl+q", "app.quit_safely", "Quit", "Quit (asks first while a run is going on).", ("home", "run", "review")),
 )
 

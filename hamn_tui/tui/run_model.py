@@ -163,6 +163,12 @@ class RunModel:
         return sid
 
 
+def reflow(text: str) -> str:
+    """TOML prose is wrapped by hand at ~100 columns; let the terminal wrap it (paragraphs kept)."""
+    paragraphs = [" ".join(p.split()) for p in text.strip().split("\n\n")]
+    return "\n".join(p for p in paragraphs if p)
+
+
 def _row(step: Step, section: str, ctx: Any) -> StepRow:
     node = ctx.roles.get(step.node, step.node) if ctx is not None else step.node
     if ctx is not None:
@@ -174,7 +180,7 @@ def _row(step: Step, section: str, ctx: Any) -> StepRow:
             planned, title, explain, user = tuple(step.commands()), step.title, step.explain, step.user
     else:
         planned, title, explain, user = tuple(step.commands()), step.title, step.explain, step.user
-    return StepRow(step.id, title, step.kind, node, section, explain=explain.strip(), doc=step.doc, user=user, planned=planned)
+    return StepRow(step.id, title, step.kind, node, section, explain=reflow(explain), doc=step.doc, user=user, planned=planned)
 
 
 # --- replay from the audit log ----------------------------------------------------------------------

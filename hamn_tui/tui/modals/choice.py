@@ -12,15 +12,14 @@ from textual.widgets import Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from ...engine.operator import Option as Choice
-from .confirm import MODAL_CSS
 
 
 class ChoiceModal(ModalScreen["str | None"]):
-    DEFAULT_CSS = MODAL_CSS + "ChoiceModal OptionList { height: auto; max-height: 12; }"
+    DEFAULT_CSS = "ChoiceModal OptionList { height: auto; max-height: 12; }"
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="modal.cancel")]
 
     def __init__(self, title: str, body: Any, options: Sequence[Choice]) -> None:
-        super().__init__()
+        super().__init__(classes="hamn-modal")
         self.title_text, self.body, self.options = title, body, options
 
     def compose(self) -> ComposeResult:

@@ -10,27 +10,17 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-MODAL_CSS = """
-ModalScreen { align: center middle; }
-ModalScreen > Vertical { width: 78; max-width: 100%; height: auto; max-height: 100%; border: thick $warning; background: $surface; padding: 0 1; }
-ModalScreen.-danger > Vertical { border: thick $error; }
-ModalScreen .title { text-style: bold; width: 100%; }
-ModalScreen VerticalScroll { height: auto; max-height: 14; }
-ModalScreen .buttons { height: 3; width: 100%; align-horizontal: right; }
-ModalScreen .buttons Button { margin-left: 1; min-width: 12; }
-ModalScreen .error { color: $error; height: auto; }
-ModalScreen .hint { color: $text-muted; height: auto; }
-"""
+# The dialogs' styles are in hamn.tcss (`.hamn-modal`): a screen's DEFAULT_CSS is scoped to the
+# screen's own type, so one shared block there styles every dialog alike.
 
 
 class ConfirmModal(ModalScreen[bool]):
     """Returns True only for an explicit yes; focus starts on No."""
 
-    DEFAULT_CSS = MODAL_CSS
     BINDINGS = [Binding("escape,n", "no", "No", id="modal.no"), Binding("y", "yes", "Yes", id="modal.yes")]
 
     def __init__(self, title: str, body: Any, *, yes: str = "Yes", no: str = "No", danger: bool = False, allow_y: bool = True) -> None:
-        super().__init__(classes="-danger" if danger else "")
+        super().__init__(classes="hamn-modal -danger" if danger else "hamn-modal")
         self.title_text, self.body, self.yes_label, self.no_label, self.allow_y = title, body, yes, no, allow_y
 
     def compose(self) -> ComposeResult:
@@ -61,11 +51,10 @@ class ConfirmModal(ModalScreen[bool]):
 class TypedConfirmModal(ModalScreen["str | None"]):
     """Returns the typed text once it matches `expected` exactly; None for cancel."""
 
-    DEFAULT_CSS = MODAL_CSS
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="modal.cancel")]
 
     def __init__(self, title: str, body: Any, expected: str, *, action: str = "Run") -> None:
-        super().__init__(classes="-danger")
+        super().__init__(classes="hamn-modal -danger")
         self.title_text, self.body, self.expected, self.action_label = title, body, expected, action
 
     def compose(self) -> ComposeResult:
@@ -74,7 +63,9 @@ class TypedConfirmModal(ModalScreen["str | None"]):
             with VerticalScroll():
                 yield Static(self.body)
             yield Static(Text.assemble("Type exactly ", (self.expected, "bold reverse"), f" then Enter to {self.action_label.lower()}; Esc cancels."))
-            yield Input(placeholder=self.expected, id="typed")
+            typed = Input(placeholder=self.expected, id="typed")
+            typed.cursor_blink = False  # no 2 Hz repaint over slow links (and stable snapshots)
+            yield typed
             yield Label("", id="error", classes="error")
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel", variant="primary")

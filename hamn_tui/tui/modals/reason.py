@@ -9,15 +9,13 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
-from .confirm import MODAL_CSS
 
 
 class ReasonModal(ModalScreen["str | None"]):
-    DEFAULT_CSS = MODAL_CSS
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="modal.cancel")]
 
     def __init__(self, title: str, body: Any = "", *, placeholder: str = "why (recorded in the audit log)", required: str = "a reason is required") -> None:
-        super().__init__()
+        super().__init__(classes="hamn-modal")
         self.title_text, self.body, self.placeholder, self.required = title, body, placeholder, required
 
     def compose(self) -> ComposeResult:
@@ -25,7 +23,9 @@ class ReasonModal(ModalScreen["str | None"]):
             yield Label(self.title_text, classes="title")
             if self.body:
                 yield Static(self.body)
-            yield Input(placeholder=self.placeholder, id="reason")
+            reason = Input(placeholder=self.placeholder, id="reason")
+            reason.cursor_blink = False
+            yield reason
             yield Label("Enter to record · Esc cancels", classes="hint")
             yield Label("", id="error", classes="error")
 

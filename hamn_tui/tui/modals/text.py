@@ -9,15 +9,14 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
-from .confirm import MODAL_CSS
 
 
 class TextModal(ModalScreen[None]):
-    DEFAULT_CSS = MODAL_CSS + "TextModal VerticalScroll { max-height: 20; }"
+    DEFAULT_CSS = "TextModal VerticalScroll { max-height: 20; }"
     BINDINGS = [Binding("escape,q,enter", "close", "Close", id="modal.close")]
 
     def __init__(self, title: str, body: Any) -> None:
-        super().__init__()
+        super().__init__(classes="hamn-modal")
         self.title_text, self.body = title, body
 
     def compose(self) -> ComposeResult:

@@ -71,7 +71,7 @@ class HomeScreen(Screen[None]):
         for _, rb in good:
             m = rb.runbook
             t = Text(no_wrap=True, overflow="ellipsis")
-            t.append(f"{m.id:<24}", style="bold")
+            t.append(f"{m.id:<25} ", style="bold")
             t.append(m.title)
             t.append(f"\n  {m.summary}", style="dim")
             options.append(Option(t, id=m.id))

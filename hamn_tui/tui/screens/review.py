@@ -71,7 +71,7 @@ class ReviewScreen(Screen[None]):
         except Exception as exc:  # not a log, unreadable: say so on the screen
             self.app.call_from_thread(self._failed, f"{self.path}: {exc}")
             return
-        model = RunModel()
+        model = RunModel(_runbook_of(view.started))
         for rec in view.report.records:
             apply_record(model, rec)
         self.app.call_from_thread(self._loaded, view, model, facts(view))
@@ -162,3 +162,19 @@ class ReviewScreen(Screen[None]):
             self.app.pop_screen()
         else:
             self.app.exit()
+
+
+def _runbook_of(started: dict[str, Any]) -> Any:
+    """The runbook the run used, if its file is still here unchanged: then steps that never
+    started (skipped by a condition) show their titles and the plan, not bare ids."""
+    import hashlib
+
+    from ...runbook.loader import load_runbook
+
+    path = Path(started.get("runbook_path") or "")
+    try:
+        if path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == started.get("runbook_sha256"):
+            return load_runbook(path, None)
+    except Exception:  # an unreadable or now-invalid file: the log alone is enough
+        pass
+    return None

@@ -28,7 +28,7 @@ from ..bridge import EngineEvent, EventRelay, QuestionPending, RunEnded, TuiOper
 from ..commands import bindings
 from ..modals import ChoiceModal, ConfirmModal, ReasonModal, TextModal, TypedConfirmModal
 from ..output_feed import OutputFeed
-from ..run_model import RunModel
+from ..run_model import RunModel, reflow
 from ..widgets.output_pane import OutputPane
 from ..widgets.status_panel import StatusPanel
 from ..widgets.step_detail import check_lines, describe
@@ -40,13 +40,15 @@ KEYS = {"retry": "t retry", "skip": "s skip", "rollback": "b roll back", "fail":
         "break_lock": "r break the lock"}
 
 
-def question_body(q: Question) -> Text:
+def question_body(q: Question, roles: dict[str, str] | None = None) -> Text:
     """What the operator approves: the exact commands, where, as whom, and the gates right now."""
     t = Text()
+    node = (roles or {}).get(q.node, q.node)
+    node = f"{node} ({q.node})" if node != q.node else node
     if q.explain:
-        t.append(q.explain.strip() + "\n\n", style="dim")
+        t.append(reflow(q.explain) + "\n\n", style="dim")
     if q.commands:
-        where = f"on {q.node}" + (f" as {q.user}" if q.user else "")
+        where = f"on {node}" + (f" as {q.user}" if q.user else "")
         t.append(f"Will run {where}:\n", style="bold")
         for c in q.commands:
             t.append(f"  $ {c}\n", style="bold cyan")
@@ -346,7 +348,7 @@ class RunScreen(Screen[None]):
         self._decision()
 
     def _ask_modal(self, q: Question) -> None:
-        body = question_body(q)
+        body = question_body(q, self.prepared.runner.ctx.roles if self.prepared is not None else None)
         if q.kind == "confirm":
             self.app.push_screen(ConfirmModal(f"Run: {q.title}?", body, yes="Run", no="Not yet"),
                                  lambda ok: self._answer(Answer("run")) if ok and self.question is q else None)
@@ -358,7 +360,7 @@ class RunScreen(Screen[None]):
             self.app.push_screen(ConfirmModal(f"By hand: {q.title}", body, yes="I attest", no="Not yet"),
                                  lambda ok: self._answer(Answer("attest")) if ok and self.question is q else None)
         elif q.kind == "choice":
-            self.app.push_screen(ChoiceModal(q.title, Text(q.explain.strip(), style="dim"), q.options),
+            self.app.push_screen(ChoiceModal(q.title, Text(reflow(q.explain), style="dim"), q.options),
                                  lambda c: self._answer(Answer("choose", choice=c)) if c and self.question is q else None)
         elif q.kind == "lock_held":
             self.app.push_screen(TypedConfirmModal("Another run holds the cluster lock", body, q.expected_text, action="Break lock"),

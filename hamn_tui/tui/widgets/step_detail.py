@@ -38,7 +38,11 @@ def describe(row: StepRow) -> Text:
     if row.reason:
         t.append(f" {neutralise(row.reason)[:300]}")
     t.append("\n")
-    where = f"on {row.node}" + (f" as {row.user}" if row.user else "") + f"  ({row.kind})"
+    node, user = row.node, row.user
+    if row.commands:  # what actually ran (a review has no context to resolve the template)
+        node = ", ".join(dict.fromkeys(c.node for c in row.commands if not c.rollback)) or node
+        user = row.commands[0].user
+    where = f"on {node}" + (f" as {user}" if user else "") + f"  ({row.kind})"
     t.append(where + "\n", style="cyan")
     if row.commands:
         for c in row.commands:
