@@ -43,10 +43,14 @@ shared_buffers = 32MB
 max_connections = 40
 """
 HBA = f"""
-# hamn lab: the lab subnet is trusted (no passwords in the lab)
-host all all {SUBNET} trust
-host replication all {SUBNET} trust
+# hamn lab: the superuser is trusted from the lab subnet (no passwords in the lab): the
+# runbooks' psql and pg_rewind, and hamn's probes from the console, log in as it. Replication
+# is NOT allowed here: pg-streaming-setup and pg-failback add their own rules, and the tests
+# prove those rules work.
+host all {USER} {SUBNET} trust
 """
+REPLICATION_RULE = "host replication {user} {address}/32 trust\n"
+"""What pg-streaming-setup adds; the lab adds the same when it builds the pair itself."""
 XCAT_TABLES = """
 CREATE TABLE site (key text PRIMARY KEY, value text);
 CREATE TABLE nodelist (node text PRIMARY KEY, groups text);
@@ -107,8 +111,11 @@ class NodePg:
                 os.kill(p, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and any(_running(p) for p in victims):
+        # Wait until they are gone from the process table, not only dead: the postmaster's parent
+        # is init, which reaps in its own time, and until then `pg_ctl status` still finds the
+        # pid of postmaster.pid alive (kill -0 succeeds on a zombie) and reports a running server.
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in victims):
             time.sleep(0.02)
         return victims
 
@@ -187,6 +194,9 @@ def reset(lab: Path, anchors: dict[str, int], mode: str) -> None:
     primary.psql(f"CREATE DATABASE {DATABASE}")
     primary.psql(XCAT_TABLES, db=DATABASE)
     if mode == "pair":
+        with open(primary.data / "pg_hba.conf", "a") as f:
+            f.write(REPLICATION_RULE.format(user=REPLICATION_USER, address=NODES["mn2"]))
+        primary.psql("SELECT pg_reload_conf()")
         primary.psql(f"CREATE ROLE {REPLICATION_USER} WITH REPLICATION LOGIN")
         primary.psql(f"SELECT pg_create_physical_replication_slot('{SLOT}')")
         standby.cmd(f"{BIN}/pg_basebackup", "-h", NODES["mn1"], "-U", REPLICATION_USER, "-w", "-D", DATA, "-R", "-X", "stream",
