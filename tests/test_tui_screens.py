@@ -49,7 +49,9 @@ def test_home_shows_training_banner_status_runbooks_and_verified_recent_runs(tmp
             await wait_for(pilot, lambda: panel.snap is not None, what="a status reading")
             text = _text(panel.renderable_now())
             assert "PRIMARY" in text and "STANDBY" in text and "PEER" in text and "read 0 s ago" in text
-            ids = [o.id for o in app.screen.query_one("#runbooks", OptionList).options]
+            runbooks = app.screen.query_one("#runbooks", OptionList)
+            await wait_for(pilot, lambda: runbooks.option_count, what="the runbooks listed")
+            ids = [o.id for o in runbooks.options]
             assert "failover-planned" in ids and "db2-hadr-verify" in ids
             assert not any(i.startswith("pg-") for i in ids)  # the training cluster runs DB2
             recent = app.screen.query_one("#recent", OptionList)
@@ -307,6 +309,92 @@ def test_leaving_a_running_run_is_refused_and_quit_asks(tmp_path):
             await pilot.press("enter")
             await wait_for(pilot, lambda: app.screen is rs)
             assert app.is_running
+        return True
+
+    run(go())
+
+
+def _rollback_runbook(tmp_path: Path) -> Path:
+    made = tmp_path / "made"
+    path = tmp_path / "rollback-demo.toml"
+    path.write_text(f'''\
+[runbook]
+id = "rollback-demo"
+title = "Rollback demo"
+version = "1"
+databases = ["db2", "pg"]
+summary = "A change, then a failure: roll the change back."
+
+[[steps]]
+id = "make"
+title = "Make a file"
+run = "touch {made}"
+mutating = true
+[steps.rollback]
+run = "rm {made}"
+
+[[steps]]
+id = "break"
+title = "A step that fails"
+run = "echo about to fail; exit 3"
+mutating = false
+''')
+    return path
+
+
+def test_rollback_shows_its_plan_then_undoes_and_a_note_reaches_the_audit_log(tmp_path):
+    path = _rollback_runbook(tmp_path)
+    audit = tmp_path / "runs"
+    app = make_app(Backend(use_cluster=False, audit_dir=audit), open_runbook=str(path))
+
+    async def go():
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: screen_name(app) == "RunScreen")
+            rs = app.screen
+            await pilot.press("r")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the confirmation of the change")
+            await pilot.press("y")
+            await wait_for(pilot, lambda: rs.question is not None and rs.question.kind == "failed", what="the failure")
+            assert (tmp_path / "made").exists()
+            assert "exit status 3" in str(rs.query_one("#decision").render())
+            await pilot.press("n")
+            await wait_for(pilot, lambda: isinstance(app.screen, ReasonModal))
+            await pilot.press(*"saw exit 3, rolling back", "enter")
+            await wait_for(pilot, lambda: screen_name(app) == "RunScreen")
+            await pilot.press("b")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal) and app.screen.title_text == "Roll back?")
+            plan = _text(app.screen.body)
+            assert "make:" in plan and f"rm {tmp_path / 'made'}" in plan
+            assert app.screen.focused.id == "no"
+            await pilot.press("y")
+            await wait_for(pilot, lambda: rs.finished, what="the run ends")
+            assert rs.model.steps["make"].status == "rolled_back"
+            assert rs.model.outcome == "failed"
+        return True
+
+    run(go())
+    assert not (tmp_path / "made").exists()  # the rollback really ran
+    from hamn_tui.audit.verify import verify_path
+
+    (run_dir,) = [d for d in audit.iterdir() if d.is_dir()]
+    report = verify_path(run_dir)
+    assert report.status == "VALID", report.line
+    notes = [r["data"] for r in report.records if r["type"] == "note"]
+    assert any(n["text"] == "operator note: saw exit 3, rolling back" for n in notes)
+    assert [r["data"]["action"] for r in report.records if r["type"] == "answered"] == ["run", "rollback"]
+
+
+def test_sixteen_colour_mode_uses_the_terminals_palette(tmp_path):
+    from hamn_tui.sim.session import Training
+
+    async def go():
+        app = make_app(Backend(training=Training("healthy"), audit_dir=tmp_path / "runs"), ansi_color=True)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: screen_name(app) == "HomeScreen")
+            assert app.theme == "ansi-dark" and app.ansi_color
+            panel = app.screen.query_one(StatusPanel)
+            await wait_for(pilot, lambda: panel.snap is not None)
+            assert "PEER" in _text(panel.renderable_now())
         return True
 
     run(go())

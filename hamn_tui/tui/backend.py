@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterable
 
 from ..audit.verify import segments_of, verify_path  # imported here, not in the worker thread: CPython 3.11's
 # compiler is not thread-safe while another thread imports (SystemError: AST recursion depth mismatch)
+from ..catalog import shipped_runbooks
 from ..engine.events import Subscriber
 from ..engine.journal import JournalContents, default_dir, find_unfinished
 from ..engine.operator import Operator
@@ -92,8 +93,6 @@ class Backend:
     # --- runbooks and runs -----------------------------------------------------------------------
     def runbooks(self) -> tuple[list[tuple[Path, Runbook]], list[str]]:
         """The runbooks for this cluster's database (all of them without a cluster), and load problems."""
-        from ..catalog import shipped_runbooks
-
         good, bad = shipped_runbooks()
         kind = self.cluster.cluster.database if self.cluster else None
         problems = [str(p) for exc in bad for p in exc.problems]

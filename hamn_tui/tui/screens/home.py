@@ -66,7 +66,17 @@ class HomeScreen(Screen[None]):
             banner.update(f"cluster {c.cluster.name} ({c.cluster.database}) — {backend.cluster_path}")
         else:
             banner.update("no cluster file: hamn --cluster FILE (or HAMN_CLUSTER); `hamn train` needs none")
-        good, problems = backend.runbooks()
+        self.load_runbooks()
+        self.query_one("#runbooks", OptionList).focus()
+        self.app.refresh_status_panels()  # type: ignore[attr-defined]
+        self.load_recent()
+
+    @work(thread=True, group="runbooks", exit_on_error=False, description="read the runbooks")
+    def load_runbooks(self) -> None:
+        good, problems = self.app.backend.runbooks()  # type: ignore[attr-defined]
+        self.app.call_from_thread(self._show_runbooks, good, problems)
+
+    def _show_runbooks(self, good: list, problems: list[str]) -> None:
         options = []
         for _, rb in good:
             m = rb.runbook
@@ -81,9 +91,6 @@ class HomeScreen(Screen[None]):
             rbl.highlighted = 0
         for p in problems[:3]:
             self.notify(p, severity="error", timeout=20)
-        rbl.focus()
-        self.app.refresh_status_panels()  # type: ignore[attr-defined]
-        self.load_recent()
 
     def on_screen_resume(self) -> None:
         self.app.refresh_status_panels()  # type: ignore[attr-defined]

@@ -91,6 +91,10 @@ class RunScreen(Screen[None]):
         self.unfinished: Any = None
         self.audit_line = ""
         self.load_error = ""
+        """The runbook cannot be loaded: nothing can start."""
+        self.start_error = ""
+        """The last attempt to start failed (shown; r tries again)."""
+        self.starting = False
 
     # --- layout ----------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -133,11 +137,22 @@ class RunScreen(Screen[None]):
         self.app.refresh_status_panels()  # type: ignore[attr-defined]
         self._show_selected()
         self._header()
-        if not self.load_error:
-            self.unfinished = backend.unfinished(self.runbook_id)
         self._decision()
-        if self.unfinished is not None:
-            self.call_after_refresh(self._offer_resume)
+        if not self.load_error:
+            self._check_unfinished()
+
+    @work(thread=True, group="unfinished", exit_on_error=False, description="look for an unfinished run of this runbook")
+    def _check_unfinished(self) -> None:
+        found = self.app.backend.unfinished(self.runbook_id)  # type: ignore[attr-defined]
+        if found is not None:
+            self.app.call_from_thread(self._found_unfinished, found)
+
+    def _found_unfinished(self, found: Any) -> None:
+        if self.started or self.starting:
+            return
+        self.unfinished = found
+        self._decision()
+        self._offer_resume()
 
     # --- header and decision bar ----------------------------------------------------------------
     def _header(self) -> None:
@@ -156,6 +171,11 @@ class RunScreen(Screen[None]):
         if self.load_error:
             bar.add_class("-failed")
             bar.update(f"Cannot run: {self.load_error}")
+        elif self.start_error:
+            bar.add_class("-failed")
+            bar.update(f"Could not start: {self.start_error}\nr tries again · Esc: home")
+        elif self.starting:
+            bar.update("Setting up the run: opening its audit log…")
         elif q is not None:
             bar.add_class("-failed" if q.kind in ("failed", "gate_failed", "unknown", "lock_held") else "-waiting")
             what = {"failed": "FAILED", "gate_failed": "GATE FAILED", "unknown": "OUTCOME UNKNOWN", "lock_held": "LOCK HELD",
@@ -231,6 +251,17 @@ class RunScreen(Screen[None]):
             self.notify("the run is going on; it will ask when it needs you")
 
     def _start(self, resume: bool) -> None:
+        if self.starting:
+            return
+        self.starting = True
+        self.start_error = ""
+        self._decision()
+        # the run's setup reads files, asks ssh-agent for a key, writes the log's first record:
+        # off the event loop, so the screen answers keys meanwhile
+        self.app.run_worker(self._prepare_and_drive(resume), group="run", exit_on_error=False, name=f"run {self.runbook_id}",
+                            description="set up and drive the runbook's engine")
+
+    async def _prepare_and_drive(self, resume: bool) -> None:
         from ...engine.journal import JournalError, secret_values
         from ...engine.session import SetupError
         from ...source.problems import InputError
@@ -240,18 +271,18 @@ class RunScreen(Screen[None]):
         operator = TuiOperator(self.post_message)
         if resume:
             operator.preset["resume"] = Answer("continue", reason="the operator chose Resume in the TUI")
+        roles = self.roles or self.app.live_roles()  # type: ignore[attr-defined]
         try:
-            roles = self.roles or self.app.live_roles()  # type: ignore[attr-defined]
-            self.prepared = backend.prepare(self.runbook_id, operator, [EventRelay(self.post_message, feed)], resume=resume,
-                                            sets=self.sets, roles=roles, dry_run=self.dry_run)
+            self.prepared = await asyncio.to_thread(backend.prepare, self.runbook_id, operator, [EventRelay(self.post_message, feed)],
+                                                    resume=resume, sets=self.sets, roles=roles, dry_run=self.dry_run)
         except InputError as exc:
-            self.load_error = "; ".join(str(p) for p in exc.problems)
-        except (SetupError, JournalError, ValueError) as exc:
-            self.load_error = str(exc)
-        if self.load_error:
+            self.start_error = "; ".join(str(p) for p in exc.problems)
+        except (SetupError, JournalError, ValueError, OSError) as exc:
+            self.start_error = str(exc)
+        self.starting = False
+        if self.start_error:
             self._decision()
-            self.notify(self.load_error, severity="error", timeout=15)
-            self.load_error = "" if not isinstance(self.prepared, type(None)) else self.load_error
+            self.notify(self.start_error, severity="error", timeout=15)
             return
         feed.secrets = [v for v in secret_values(self.prepared.runner.ctx.params.values()) if v]
         # the run's own context resolves commands with the roles it was given
@@ -265,10 +296,9 @@ class RunScreen(Screen[None]):
         self.started = True
         self.unfinished = None
         self.app.run_started(self)  # type: ignore[attr-defined]
-        self.app.run_worker(self._drive(self.prepared), group="run", exit_on_error=False, name=f"run {self.runbook_id}",
-                            description="the runbook's engine")
         self._header()
         self._decision()
+        await self._drive(self.prepared)
 
     async def _drive(self, prepared: Any) -> None:
         outcome, error = "failed", ""
