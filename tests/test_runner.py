@@ -352,3 +352,58 @@ def test_command_sent_is_on_disk_before_the_command_runs(tmp_path):
     assert contents.finished == "done" and contents.state.outcomes == {"look": "done"}
     assert [r["seq"] for r in contents.records] == list(range(len(contents.records)))
     assert all(json.loads(line) for line in journal_file.read_text().splitlines())
+
+
+def test_interrupt_cancels_the_running_command_and_stops_a_wait(tmp_path):
+    """Runner.interrupt() (the TUI's abort while something runs): a running command is killed
+    and its outcome is unknown (re-probed, the operator asked); a wait step stops polling and asks."""
+    rb = make("""
+    [[steps]]
+    id = "slow"
+    title = "long command"
+    run = "touch TMP/started; sleep 30; touch TMP/finished"
+    confirm = "none"
+    irreversible = true
+    [[steps]]
+    id = "wait"
+    title = "wait for a file that never comes"
+    kind = "wait"
+    interval_s = 1
+    limit_s = 600
+    [[steps.until]]
+    node = "local"
+    probe = "command"
+    args = { run = "test -e TMP/never" }
+    field = "exit_status"
+    equals = 0
+    """, tmp_path)
+    transport = LocalTransport()
+    asked: list[Question] = []
+
+    async def answer(q: Question) -> Answer:
+        asked.append(q)
+        return Answer("done", reason="checked by hand") if q.kind == "unknown" else Answer("abort")
+
+    class Op:
+        async def ask(self, q: Question) -> Answer:
+            return await answer(q)
+
+    runner = Runner(rb, RunContext(resolve_params(rb, {}, None)), transport, host_probes(transport, None), Op(), run_id="r1")
+
+    async def go():
+        task = asyncio.create_task(runner.run())
+        while not (tmp_path / "started").exists():
+            await asyncio.sleep(0.02)
+        assert runner.interrupt() is True
+        while len(asked) < 1:
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(1.5)  # the wait step polls
+        runner.interrupt()
+        return await asyncio.wait_for(task, 20)
+
+    outcome = asyncio.run(asyncio.wait_for(go(), 30))
+    assert outcome == "aborted"
+    assert not (tmp_path / "finished").exists()  # the sleep was killed, not waited out
+    assert [q.kind for q in asked] == ["unknown", "failed"]
+    assert "cancelled" in asked[0].detail
+    assert "interrupted by the operator" in asked[1].detail
