@@ -37,7 +37,9 @@ def rows(snap: Snapshot) -> list[tuple[str, list[Text]]]:
                  ("connect", lambda n, r: r.get("connect_status")), ("log gap", lambda n, r: _bytes(r.get("log_gap_bytes"))),
                  ("peer window left", lambda n, r: _secs(r.get("peer_window_left_s")))]
     else:
-        facts = [("role", lambda n, r: r.get("role")), ("WAL receiver", lambda n, r: r.get("wal_receiver")),
+        # a primary has no WAL receiver: "n/a" there, so "unknown" keeps meaning "could not read"
+        facts = [("role", lambda n, r: r.get("role")),
+                 ("WAL receiver", lambda n, r: "n/a" if r.get("role") == "primary" else r.get("wal_receiver")),
                  ("standbys streaming", lambda n, r: r.get("streaming_standbys")), ("lag", lambda n, r: _bytes(r.get("lag_bytes"))),
                  ("timeline", lambda n, r: r.get("timeline"))]
     facts = [("ssh", lambda n, r: n.reachable), *facts, ("service IP", lambda n, r: n.holds_service_ip)]
@@ -112,7 +114,8 @@ class StatusPanel(Static):
                 if snap.database == "db2":
                     parts = [("", r.get("role")), ("", r.get("state")), ("", r.get("connect_status")), ("gap ", _bytes(r.get("log_gap_bytes")))]
                 else:
-                    parts = [("", r.get("role")), ("wal ", r.get("wal_receiver")), ("lag ", _bytes(r.get("lag_bytes")))]
+                    wal = "n/a" if r.get("role") == "primary" else r.get("wal_receiver")
+                    parts = [("", r.get("role")), ("wal ", wal), ("lag ", _bytes(r.get("lag_bytes")))]
                 for label, value in parts:
                     out.append(" " + label)
                     out.append_text(_v(value))

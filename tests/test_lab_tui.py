@@ -1,0 +1,56 @@
+"""`hamn train --lab`: the TUI against the real two-node lab (real sshd in each namespace, real
+PostgreSQL streaming) — its home reads the pair through the real probes over SSH."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from textual.widgets import OptionList
+
+from hamn_tui.tui.backend import Backend
+from hamn_tui.tui.launch import make_app
+from hamn_tui.tui.widgets.status_panel import StatusPanel
+
+from .lab_support import lab  # noqa: F401
+from .tui_support import run, screen_name, wait_for
+
+
+def test_train_lab_refuses_clearly_when_the_lab_is_not_up(tmp_path):
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}
+    r = subprocess.run([sys.executable, "-m", "hamn_tui", "train", "--lab"], capture_output=True, text=True, env=env)
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr
+    assert "hamn lab up" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_tui_home_on_the_lab_reads_the_real_pair(lab, tmp_path):  # noqa: F811
+    lab.reset("pair")
+
+    async def go():
+        app = make_app(Backend(cluster_path=str(lab.cluster_path), audit_dir=tmp_path / "runs", label="lab"))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: screen_name(app) == "HomeScreen")
+            panel = app.screen.query_one(StatusPanel)
+            await wait_for(pilot, lambda: panel.snap is not None, timeout=30, what="a reading of the lab")
+            nodes = panel.snap.nodes
+            assert nodes["mn1"].reachable is True and nodes["mn2"].reachable is True
+            assert nodes["mn1"].replication.get("role") == "primary"
+            assert nodes["mn2"].replication.get("role") == "standby"
+            table = panel.renderable_now()
+            from rich.console import Console
+
+            console = Console(width=120, record=True, color_system=None)
+            console.print(table)
+            wal = next(line for line in console.export_text().splitlines() if line.strip().startswith("WAL receiver")).split()
+            assert wal[2:] == ["n/a", "streaming"]  # a primary has none: not "unknown"
+            assert nodes["mn1"].holds_service_ip is True and nodes["mn2"].holds_service_ip is False
+            runbooks = app.screen.query_one("#runbooks", OptionList)
+            await wait_for(pilot, lambda: runbooks.option_count, what="the runbooks listed")
+            ids = [o.id for o in runbooks.options]
+            assert "pg-failover" in ids and not any(i.startswith("failover-") for i in ids)  # a PostgreSQL cluster
+            assert app.live_roles() == {"primary": "mn1", "standby": "mn2"}
+            assert "TRAINING" not in str(app.screen.query_one("#banner").render())  # real software, not the simulator
+        return True
+
+    run(go())
