@@ -38,7 +38,7 @@ class Lab:
         """Complete, and every namespace and node sshd it made still there."""
         s = self.state
         return (s.complete and set(NAMESPACES) <= netns.existing_namespaces() and set(s.sshd_pids) == set(NODES)
-                and all(node.alive(pid) for pid in s.sshd_pids.values()) and self.cluster_path.exists())
+                and all(node.anchored(pid, name) for name, pid in s.sshd_pids.items()) and self.cluster_path.exists())
 
     def made_anything(self) -> bool:
         s = self.state
@@ -108,7 +108,7 @@ class Lab:
         its directory. Returns problems left (empty: clean)."""
         problems: list[str] = []
         for name in NODES:
-            if name in self.state.namespaces and self.state.sshd_pids.get(name) and node.alive(self.state.sshd_pids[name]):
+            if self.state.sshd_pids.get(name) and node.anchored(self.state.sshd_pids[name], name):
                 try:
                     self.pg(name).stop("immediate")
                 except LabError:

@@ -180,6 +180,15 @@ def start_sshd(lab: Path, node: str, address: str) -> int:
             time.sleep(0.02)
 
 
+def anchored(pid: int, ns: str) -> bool:
+    """`pid` is a live sshd inside network namespace `ns`: the node's anchor, not a process that
+    reused the pid after a reboot (entering that one would reach the machine's own files)."""
+    try:
+        return alive(pid) and os.stat(f"/proc/{pid}/ns/net").st_ino == os.stat(f"/run/netns/{ns}").st_ino
+    except OSError:
+        return False
+
+
 def alive(pid: int, comm: str = "sshd") -> bool:
     try:
         return Path(f"/proc/{pid}/comm").read_text().strip() == comm
