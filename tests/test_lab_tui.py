@@ -54,3 +54,51 @@ def test_tui_home_on_the_lab_reads_the_real_pair(lab, tmp_path):  # noqa: F811
         return True
 
     run(go())
+
+
+def test_another_operators_lock_is_shown_and_nothing_runs(lab, tmp_path):  # noqa: F811
+    """A real lock on both lab nodes held by another run: the TUI names its holder, breaking it
+    needs the typed text, and declining (abort) runs nothing, not even the always section."""
+    import asyncio
+
+    from hamn_tui.engine.lock import ClusterLock, Holder
+    from hamn_tui.inventory.loader import load_cluster
+    from hamn_tui.transport.ssh import SshTransport
+
+    from hamn_tui.tui.modals import ConfirmModal, TypedConfirmModal
+
+    lab.reset("pair")
+    cluster = load_cluster(str(lab.cluster_path))
+    other = Holder(user="alice", host="console-2", run_id="20261124T090000Z-0ther0", since="2026-11-24T09:00:00+00:00")
+
+    async def take() -> ClusterLock:
+        lock = ClusterLock(SshTransport(cluster), ["mn1", "mn2"], cluster.cluster.name)
+        assert await lock.acquire(other) is None
+        return lock
+
+    async def go():
+        lock = await take()
+        try:
+            app = make_app(Backend(cluster_path=str(lab.cluster_path), audit_dir=tmp_path / "runs"), open_runbook="pg-failover")
+            async with app.run_test(size=(100, 30)) as pilot:
+                await wait_for(pilot, lambda: screen_name(app) == "RunScreen")
+                rs = app.screen
+                await pilot.press("r")
+                await wait_for(pilot, lambda: isinstance(app.screen, TypedConfirmModal), timeout=30, what="the lock question")
+                body = str(app.screen.query_one("VerticalScroll Static").render())
+                assert "alice" in body and "console-2" in body and "20261124T090000Z-0ther0" in body
+                await pilot.press("escape")
+                await wait_for(pilot, lambda: screen_name(app) == "RunScreen")
+                assert "LOCK HELD" in str(rs.query_one("#decision").render())
+                await pilot.press("a")
+                await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
+                await pilot.press("y")
+                await wait_for(pilot, lambda: rs.finished, timeout=30)
+                assert rs.model.outcome == "aborted"
+                assert all(not row.commands for row in rs.model.steps.values())
+        finally:
+            await lock.release()
+            await lock.transport.close()
+        return True
+
+    run(go())
