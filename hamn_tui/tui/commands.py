@@ -41,6 +41,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("run.note", "n", "note", "Note", "Write a note into the audit log, on the selected step.", ("run",)),
     Command("run.doc", "o", "doc", "Step docs", "The selected step's explanation and documentation.", ("run",)),
     Command("run.follow", "end", "follow", "Follow output", "Jump to the newest output and keep following it.", ("run", "review"), footer=False),
+    Command("run.next_node", "right_square_bracket", "next_node", "Next node", "A group step: show the next node's output.", ("run", "review"), footer=False),
+    Command("run.prev_node", "left_square_bracket", "prev_node", "Previous node", "A group step: show the previous node's output.", ("run", "review"), footer=False),
     Command("run.back", "escape", "back", "Back", "Back to the home screen (not while a run is going on).", ("run", "review")),
     # review
     Command("review.output", "enter", "show_output", "Output", "Show the selected step's recorded output.", ("review",), footer=False),
@@ -70,7 +72,8 @@ def for_screen(screen: str) -> list[Command]:
 
 def key_label(keys: str) -> str:
     """How a key is written for people: `ctrl+r` -> Ctrl+R, `f1,question_mark` -> F1 / ?."""
-    names = {"question_mark": "?", "escape": "Esc", "enter": "Enter", "end": "End", "tab": "Tab"}
+    names = {"question_mark": "?", "escape": "Esc", "enter": "Enter", "end": "End", "tab": "Tab",
+             "left_square_bracket": "[", "right_square_bracket": "]"}
 
     def one(k: str) -> str:
         if k in names:

@@ -12,8 +12,9 @@ from ..commands import COMMANDS, key_label
 
 SCREENS = {"home": "Home", "run": "Run", "review": "Review (hamn audit review)"}
 EXTRA = {
-    "run": [("↑ / ↓", "Pick a step: its command, gates and output"), ("[ / ]", "Previous / next node's output (group steps)"),
-            ("PgUp / PgDn", "Scroll the output (new lines are counted while you read)")],
+    "run": [("↑ / ↓", "Pick a step: its command, gates and output"),
+            ("Tab", "Move between the step list and the output; PgUp / PgDn / ↑ / ↓ then scroll the output "
+                    "(new lines are counted while you read; End follows again)")],
     "review": [("i", "Who, what, where, when"), ("l", "The whole timeline")],
     "modals": [("Enter", "The focused button — No, when a dialog opens"), ("y", "Yes (plain confirmations only)"),
                ("n / Esc", "No / not now: the run keeps waiting"), ("typed text + Enter", "Dangerous steps: type exactly what is shown")],

@@ -135,6 +135,12 @@ class ReviewScreen(Screen[None]):
     def action_follow(self) -> None:
         self.query_one(OutputPane).follow()
 
+    def action_next_node(self) -> None:
+        self.query_one(OutputPane).action_next_node()
+
+    def action_prev_node(self) -> None:
+        self.query_one(OutputPane).action_prev_node()
+
     def action_facts(self) -> None:
         if self.view is not None:
             t = Text()

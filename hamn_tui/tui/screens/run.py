@@ -509,6 +509,12 @@ class RunScreen(Screen[None]):
     def action_follow(self) -> None:
         self.query_one(OutputPane).follow()
 
+    def action_next_node(self) -> None:
+        self.query_one(OutputPane).action_next_node()
+
+    def action_prev_node(self) -> None:
+        self.query_one(OutputPane).action_prev_node()
+
     def action_refresh(self) -> None:
         self.app.poll_status_now()  # type: ignore[attr-defined]
 
