@@ -86,8 +86,9 @@ class NodePg:
             pid = int((self.data / "postmaster.pid").read_text().split()[0])
         except (OSError, ValueError, IndexError):
             return None
-        try:
-            is_postgres = Path(f"/proc/{pid}/comm").read_text().strip() == "postgres"
+        try:  # a postgres of this node: never one that reused the pid (the machine's own server)
+            is_postgres = (Path(f"/proc/{pid}/comm").read_text().strip() == "postgres"
+                           and os.stat(f"/proc/{pid}/ns/net").st_ino == os.stat(f"/proc/{self.anchor}/ns/net").st_ino)
         except OSError:
             return None
         return pid if is_postgres and _running(pid) else None  # a killed one may linger as a zombie
