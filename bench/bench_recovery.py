@@ -157,6 +157,9 @@ def main() -> None:
                 print(f"round {r + 1} {variant:<6}: service IP takes writes after {vip:6.2f} s; process done after {total:6.2f} s", flush=True)
     finally:
         lab.down()
+        import shutil
+
+        shutil.rmtree(audit, ignore_errors=True)
     med = {v: (statistics.median(x[0] for x in rs), statistics.median(x[1] for x in rs)) for v, rs in results.items()}
     print(f"\n{platform.node()} {platform.platform()} python {platform.python_version()}")
     print(f"median recovery (start -> writes through the service IP): engine {med['engine'][0]:.2f} s, shell {med['shell'][0]:.2f} s, "
