@@ -134,7 +134,8 @@ def test_hamn_train_in_a_terminal_opens_the_tui_runs_asks_and_quits(term: Termin
     term.start("train")
 
     # home: the TRAINING banner, both nodes' live status, the runbooks
-    home = term.wait_for("TRAINING", "Runbooks", "mn1 (primary)", "mn2 (standby)", "read ", what="the home screen")
+    home = term.wait_for("TRAINING", "Runbooks", "mn1 (primary)", "mn2 (standby)", "read ", "db2-hadr-setup", "no runs yet",
+                         what="the home screen")
     assert "Nothing real is touched" in home
     role, hadr, connect = _line(home, "role"), _line(home, "HADR state"), _line(home, "connect")
     assert role.split()[1:] == ["PRIMARY", "STANDBY"], home
