@@ -16,6 +16,16 @@ from .tui_support import open_runbook, screen_name, training_app, wait_for
 SIZES = [(80, 24), (120, 40)]
 
 
+@pytest.fixture(autouse=True)
+def still_clock(monkeypatch):
+    """Ages on screen ("read 0 s ago") as if no time passed since the reading."""
+    import hamn_tui.tui.widgets.status_panel as panel
+
+    state = {"app": None}
+    monkeypatch.setattr(panel, "now", lambda: (state["app"].snapshot_taken if state["app"] and state["app"].snapshot_taken else 0.0))
+    return state
+
+
 async def _settle(pilot) -> None:
     """Wait for the first status reading, then stop polling so the screen holds still."""
     app = pilot.app
@@ -27,8 +37,9 @@ async def _settle(pilot) -> None:
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_home(snap_compare, tmp_path, size):
+def test_home(snap_compare, tmp_path, size, still_clock):
     async def before(pilot):
+        still_clock["app"] = pilot.app
         await _settle(pilot)
         await wait_for(pilot, lambda: pilot.app.screen.query_one("#recent").option_count > 0)
 
@@ -36,9 +47,10 @@ def test_home(snap_compare, tmp_path, size):
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_run_at_typed_confirmation(snap_compare, tmp_path, size):
+def test_run_at_typed_confirmation(snap_compare, tmp_path, size, still_clock):
     async def before(pilot):
         app = pilot.app
+        still_clock["app"] = app
         await _settle(pilot)
         await open_runbook(pilot, "failover-planned")
         await pilot.press("r")
@@ -49,14 +61,15 @@ def test_run_at_typed_confirmation(snap_compare, tmp_path, size):
                 await pilot.pause(0.05)
         app.polling = False
         await pilot.press(*"XCAT")  # part typed: Run stays disabled
-        await pilot.pause(0.1)
+        await pilot.pause(1.2)  # past a tick of the panel's 1 s age timer: the still clock must hold it
 
     assert snap_compare(training_app(tmp_path / "runs"), terminal_size=size, run_before=before)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_help(snap_compare, tmp_path, size):
+def test_help(snap_compare, tmp_path, size, still_clock):
     async def before(pilot):
+        still_clock["app"] = pilot.app
         await _settle(pilot)
         await pilot.press("f1")
         await wait_for(pilot, lambda: screen_name(pilot.app) == "HelpScreen")

@@ -58,10 +58,15 @@ def _secs(v: Any) -> Any:
     return f"{int(v)} s"
 
 
+def now() -> float:
+    """The clock ages are measured with (a seam: snapshot tests hold it still)."""
+    return time.monotonic()
+
+
 def age_text(taken_mono: float | None, error: str, reading: bool) -> Text:
     if taken_mono is None:
         return Text("reading…" if reading else "not read yet", style="magenta")
-    age = time.monotonic() - taken_mono
+    age = now() - taken_mono
     t = Text(f"read {int(age)} s ago")
     if age > STALE_AFTER_S:
         t = Text(f"STALE: read {int(age)} s ago", style="bold red")
