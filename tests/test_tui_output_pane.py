@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import textwrap
-import time
 from pathlib import Path
 
 from textual.app import App, ComposeResult
@@ -147,19 +146,20 @@ def test_feed_drain_tail_keeps_the_newest_lines_and_counts_all():
     assert feed.drain_tail(1) == []
 
 
-def test_feed_a_million_lines_well_under_a_second():
+def test_feed_a_million_lines_in_64k_chunks_keeps_every_line_in_order():
+    """Lines split across chunk boundaries at every offset a 64 KiB read gives: none lost,
+    none joined, in order (its speed is bench/bench_output_pane.py's business, not a test's)."""
     data = "".join(f"{i}\n" for i in range(1, 1_000_001)).encode()
     chunks = [chunk(data[i:i + 65536]) for i in range(0, len(data), 65536)]
     feed = OutputFeed(["hunter2"])
-    start = time.perf_counter()
-    n = 0
+    got: list[str] = []
     for c in chunks:
         feed.feed(c)
         for _, lines in feed.drain():
-            n += len(lines)
-    elapsed = time.perf_counter() - start
-    assert n == 1_000_000
-    assert elapsed < 1.0, elapsed
+            got.extend(lines)
+    assert len(got) == 1_000_000
+    assert got[0] == "1" and got[-1] == "1000000"
+    assert all(int(a) + 1 == int(b) for a, b in zip(got[::9973], got[1::9973]))
 
 
 # --- the pane, in a real (headless) app -----------------------------------------------------------------
