@@ -102,3 +102,57 @@ def test_another_operators_lock_is_shown_and_nothing_runs(lab, tmp_path):  # noq
         return True
 
     run(go())
+
+
+def test_planned_switchover_on_the_lab_driven_by_key_presses(lab, tmp_path):  # noqa: F811
+    """Training on real software: pg-failover in the TUI against the lab, answered only by keys
+    (choose planned, y at each confirmation, type mn2 at the promotion). The service IP ends on
+    mn2, which takes writes, and the run's signed log verifies."""
+    from hamn_tui.audit.verify import verify_path
+    from hamn_tui.lab import netns
+    from hamn_tui.tui.modals import ChoiceModal, ConfirmModal, TypedConfirmModal
+
+    from .lab_support import vip_connect
+
+    lab.reset("pair")
+    audit = tmp_path / "runs"
+    typed: list[str] = []
+
+    async def go():
+        app = make_app(Backend(cluster_path=str(lab.cluster_path), audit_dir=audit), open_runbook="pg-failover")
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: screen_name(app) == "RunScreen")
+            rs = app.screen
+            await pilot.press("r")
+            while not rs.finished:
+                await wait_for(pilot, lambda: rs.finished or isinstance(app.screen, (ChoiceModal, ConfirmModal, TypedConfirmModal))
+                               or rs.question is not None, timeout=120, what="a question or the end")
+                if isinstance(app.screen, ChoiceModal):
+                    ids = [o.id for o in app.screen.options]
+                    await pilot.press(*(["down"] * ids.index("planned")), "enter")
+                elif isinstance(app.screen, TypedConfirmModal):
+                    typed.append(app.screen.expected)
+                    await pilot.press(*app.screen.expected, "enter")
+                elif isinstance(app.screen, ConfirmModal):
+                    await pilot.press("y")
+                elif rs.question is not None and not rs.finished:
+                    raise AssertionError(f"the run stopped at {rs.question.step_id}: {rs.question.kind}: {rs.question.detail}")
+                await pilot.pause(0.05)
+            assert rs.model.outcome == "done", rs.model.reason
+        return True
+
+    run(go())
+    assert typed == ["mn2"]
+    assert netns.holds_service_ip("mn2") and not netns.holds_service_ip("mn1")
+    conn = vip_connect()
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("SELECT pg_is_in_recovery()")
+            assert cur.fetchone() == (False,)
+            cur.execute("CREATE TABLE after_tui_switchover AS SELECT 1 AS v")
+    finally:
+        conn.close()
+    (run_dir,) = [d for d in audit.iterdir() if d.is_dir()]
+    report = verify_path(run_dir)
+    assert report.status == "VALID", report.line
+    assert not next(r for r in report.records if r["type"] == "run_started")["data"]["training"]
