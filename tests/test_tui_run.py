@@ -113,6 +113,7 @@ def test_confirmation_defaults_to_no_and_nothing_runs(tmp_path):
             assert rs.question is not None and rs.question.step_id == step  # still waiting
             assert rs.model.steps[step].commands == []
             assert "WAITING FOR YOU" in str(rs.query_one("#decision").render())
+            assert rs.check_action("run", ()) and rs.check_action("retry", ()) is None
             await pilot.press("n")  # not an answer on the run screen: notes need a running run (it is) → modal
             if isinstance(app.screen, ReasonModal):
                 await pilot.press("escape")
@@ -184,6 +185,10 @@ def test_skip_requires_a_reason_and_records_it(tmp_path):
             await wait_for(pilot, lambda: rs.question is not None and rs.question.kind in ("failed", "gate_failed"), what="a failed step")
             step = rs.question.step_id
             assert "WAITING FOR YOU" in str(rs.query_one("#decision").render())
+            # the footer offers what this question accepts, dims the rest
+            assert rs.check_action("skip", ()) and rs.check_action("retry", ()) and rs.check_action("rollback", ())
+            assert rs.check_action("decide_done", ()) is None  # "it happened" is only for unknown outcomes
+            assert rs.check_action("run", ()) is None
             await pilot.press("s")
             await wait_for(pilot, lambda: isinstance(app.screen, ReasonModal))
             await pilot.press("enter")

@@ -164,7 +164,24 @@ class RunScreen(Screen[None]):
             mode += "DRY RUN · "
         self.query_one("#run-header", Static).update(f"{mode}{title} · {done} of {total} steps")
 
+    ANSWERS = {"skip": "skip", "retry": "retry", "rollback": "rollback", "decide_done": "done", "decide_fail": "fail"}
+    APPROVALS = ("confirm", "typed", "manual", "choice", "lock_held", "resume")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Keys that cannot do anything now are shown dimmed in the footer (and do nothing)."""
+        q = self.question
+        if action in self.ANSWERS:
+            return True if q is not None and self.ANSWERS[action] in q.allowed else None
+        if action == "run":
+            if self.load_error or self.starting or self.finished:
+                return None
+            return True if not self.started or (q is not None and q.kind in self.APPROVALS) else None
+        if action == "note":
+            return True if self.started and not self.finished else None
+        return True
+
     def _decision(self) -> None:
+        self.refresh_bindings()
         bar = self.query_one("#decision", Static)
         bar.remove_class("-waiting", "-failed")
         q = self.question
