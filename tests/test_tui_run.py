@@ -159,6 +159,7 @@ def test_typed_confirmation_needs_the_exact_text(tmp_path):
             assert modal.query_one("#go").disabled
             rs = _run_screen(app)
             assert rs.model.steps["takeover"].commands == []
+            assert "on mn2 (standby) as xcatdb" in str(rs.query_one("#step-detail-text").render())  # the node the role is bound to
             for _ in range(6):
                 await pilot.press("backspace")
             await pilot.press(*"XCATDB")

@@ -51,6 +51,8 @@ class StepRow:
     kind: str = "command"
     node: str = ""
     section: str = "steps"
+    role: str = ""
+    """The role the runbook named (`standby`) when `node` is the node it is bound to."""
     status: str = "pending"
     reason: str = ""
     explain: str = ""
@@ -86,6 +88,7 @@ class RunModel:
         self.question: Question | None = None
         self.lock: dict[str, Any] = {}
         self.notes: list[str] = []
+        self.roles: dict[str, str] = dict(ctx.roles) if ctx is not None else {}
         if runbook is not None:
             for section, steps in (("steps", runbook.steps), ("always", runbook.always)):
                 for step in steps:
@@ -106,6 +109,7 @@ class RunModel:
         if isinstance(event, ev.RunStarted):
             self.run_id, self.runbook_id = event.run_id, event.runbook_id
             self.training, self.dry_run = event.training, event.dry_run
+            self.roles = dict(event.roles) or self.roles
             self.outcome = None
             return None
         if isinstance(event, ev.RunFinished):
@@ -124,7 +128,9 @@ class RunModel:
         if row is None:
             row = self.steps[sid] = StepRow(sid, getattr(event, "title", sid))
         if isinstance(event, ev.StepStarted):
-            row.title, row.kind, row.node, row.section = event.title, event.kind, event.node, event.section
+            row.title, row.kind, row.section = event.title, event.kind, event.section
+            row.node = self.roles.get(event.node, event.node)
+            row.role = event.node if row.node != event.node else ""
             row.status, row.reason = "running", ""
             self.current = sid
         elif isinstance(event, ev.StepSkipped):
@@ -171,6 +177,7 @@ def reflow(text: str) -> str:
 
 def _row(step: Step, section: str, ctx: Any) -> StepRow:
     node = ctx.roles.get(step.node, step.node) if ctx is not None else step.node
+    role = step.node if node != step.node else ""
     if ctx is not None:
         try:
             planned = tuple(ctx.shown(c, node) for c in step.commands())
@@ -180,7 +187,7 @@ def _row(step: Step, section: str, ctx: Any) -> StepRow:
             planned, title, explain, user = tuple(step.commands()), step.title, step.explain, step.user
     else:
         planned, title, explain, user = tuple(step.commands()), step.title, step.explain, step.user
-    return StepRow(step.id, title, step.kind, node, section, explain=reflow(explain), doc=step.doc, user=user, planned=planned)
+    return StepRow(step.id, title, step.kind, node, section, role=role, explain=reflow(explain), doc=step.doc, user=user, planned=planned)
 
 
 # --- replay from the audit log ----------------------------------------------------------------------

@@ -42,6 +42,8 @@ def describe(row: StepRow) -> Text:
     if row.commands:  # what actually ran (a review has no context to resolve the template)
         node = ", ".join(dict.fromkeys(c.node for c in row.commands if not c.rollback)) or node
         user = row.commands[0].user
+    if row.role and node == row.node:
+        node = f"{node} ({row.role})"
     where = f"on {node}" + (f" as {user}" if user else "") + f"  ({row.kind})"
     t.append(where + "\n", style="cyan")
     if row.commands:
