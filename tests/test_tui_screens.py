@@ -398,3 +398,16 @@ def test_sixteen_colour_mode_uses_the_terminals_palette(tmp_path):
         return True
 
     run(go())
+
+
+def test_training_faults_are_announced(tmp_path):
+    """primary-node-crash: mn1 loses power as the trainee arrives; the TUI says so."""
+    async def go():
+        app = training_app(tmp_path / "runs", scenario="primary-node-crash")
+        async with app.run_test(size=(80, 24), notifications=True) as pilot:
+            await wait_for(pilot, lambda: screen_name(app) == "HomeScreen")
+            messages = [n.message for n in app._notifications]
+            assert any(m.startswith("fault at +0 s:") for m in messages), messages
+        return True
+
+    run(go())

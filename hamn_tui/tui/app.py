@@ -65,6 +65,9 @@ class HamnApp(App[None]):
             self.sub_title = "TRAINING — " + (self.backend.label or "simulated cluster")
         elif self.backend.cluster is not None:
             self.sub_title = f"{self.backend.cluster.cluster.name} ({self.backend.cluster.cluster.database})"
+        if self.backend.training is not None:
+            for secs, text in self.backend.training.happened:  # a fault at t = 0: the trainee arrives just as it happens
+                self.notify(f"fault at +{secs:g} s: {text}", title="TRAINING", severity="warning", timeout=20)
         self.backend.on_fault(lambda secs, text: self.notify(f"fault at +{secs:g} s: {text}", title="TRAINING", severity="warning", timeout=12))
         if self.review_path is not None:
             from .screens.review import ReviewScreen
