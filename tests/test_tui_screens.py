@@ -411,3 +411,20 @@ def test_training_faults_are_announced(tmp_path):
         return True
 
     run(go())
+
+
+def test_after_a_failover_the_plan_uses_the_live_roles(tmp_path):
+    """switch-roles-back: mn2 is primary now. Opening a runbook shows its steps on the nodes
+    the run will use (standby = mn1), and says where that binding comes from."""
+    async def go():
+        app = training_app(tmp_path / "runs", scenario="switch-roles-back")
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: app.snapshot is not None, what="a status reading")
+            assert app.live_roles() == {"primary": "mn2", "standby": "mn1"}
+            await open_runbook(pilot, "failover-planned")
+            rs = app.screen
+            assert rs.model.steps["takeover"].node == "mn1" and rs.model.steps["takeover"].role == "standby"
+            assert "primary=mn2 standby=mn1 (live status)" in str(rs.query_one("#run-header").render())
+        return True
+
+    run(go())

@@ -125,7 +125,8 @@ class RunScreen(Screen[None]):
             ctx = None
             if backend.cluster is not None:
                 try:
-                    roles = bind_roles(backend.cluster, self.roles or None)
+                    # the plan shows the nodes the run will use: after a failover the live roles
+                    roles = bind_roles(backend.cluster, self.roles or self.app.live_roles() or None)  # type: ignore[attr-defined]
                     ctx = RunContext(resolve_params(self.runbook, dict(self.sets), backend.cluster, roles), backend.cluster, roles)
                 except Exception:
                     ctx = None
@@ -155,6 +156,13 @@ class RunScreen(Screen[None]):
         self._offer_resume()
 
     # --- header and decision bar ----------------------------------------------------------------
+    def _roles_text(self) -> str:
+        roles = self.prepared.runner.ctx.roles if self.prepared is not None else self.model.roles
+        if not roles:
+            return ""
+        source = "--role" if self.roles else "live status" if self.app.live_roles() == roles else "cluster file"  # type: ignore[attr-defined]
+        return " · " + " ".join(f"{r}={n}" for r, n in sorted(roles.items()) if r in ("primary", "standby")) + f" ({source})"
+
     def _header(self) -> None:
         done, total = self.model.progress()
         rb = self.runbook
@@ -162,7 +170,7 @@ class RunScreen(Screen[None]):
         mode = "TRAINING · " if self.app.is_training else ""  # type: ignore[attr-defined]
         if self.dry_run:
             mode += "DRY RUN · "
-        self.query_one("#run-header", Static).update(f"{mode}{title} · {done} of {total} steps")
+        self.query_one("#run-header", Static).update(f"{mode}{title} · {done} of {total} steps{self._roles_text()}")
 
     ANSWERS = {"skip": "skip", "retry": "retry", "rollback": "rollback", "decide_done": "done", "decide_fail": "fail"}
     APPROVALS = ("confirm", "typed", "manual", "choice", "lock_held", "resume")
