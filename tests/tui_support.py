@@ -47,5 +47,7 @@ async def open_runbook(pilot: Any, runbook_id: str) -> None:
     await wait_for(pilot, lambda: any(type(s).__name__ == "RunScreen" for s in app.screen_stack), what="run screen")
 
 
-def run(coro: Any) -> Any:
-    return asyncio.run(coro)
+def run(coro: Any, timeout: float = 300.0) -> Any:
+    """Run a Pilot test body; a hang fails the test (with the pending task cancelled) instead of
+    stopping the suite."""
+    return asyncio.run(asyncio.wait_for(coro, timeout))

@@ -37,7 +37,8 @@ class ChoiceModal(ModalScreen["str | None"]):
             yield Label("↑/↓ and Enter to choose · Esc: not now", classes="hint")
 
     def on_mount(self) -> None:
-        self.query_one("#choices", OptionList).focus()
+        for widget in self.query("#choices"):  # absent only if the app closes as the dialog opens
+            widget.focus()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()

@@ -34,7 +34,8 @@ class ConfirmModal(ModalScreen[bool]):
                 yield Button(self.yes_label, id="yes", variant="error")
 
     def on_mount(self) -> None:
-        self.query_one("#no", Button).focus()
+        for button in self.query("#no"):  # absent only if the app closes as the dialog opens
+            button.focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
@@ -72,7 +73,8 @@ class TypedConfirmModal(ModalScreen["str | None"]):
                 yield Button(self.action_label, id="go", variant="error", disabled=True)
 
     def on_mount(self) -> None:
-        self.query_one("#typed", Input).focus()
+        for widget in self.query("#typed"):  # absent only if the app closes as the dialog opens
+            widget.focus()
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self.query_one("#go", Button).disabled = event.value != self.expected

@@ -30,7 +30,8 @@ class ReasonModal(ModalScreen["str | None"]):
             yield Label("", id="error", classes="error")
 
     def on_mount(self) -> None:
-        self.query_one("#reason", Input).focus()
+        for widget in self.query("#reason"):  # absent only if the app closes as the dialog opens
+            widget.focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

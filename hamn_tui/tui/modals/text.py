@@ -27,7 +27,8 @@ class TextModal(ModalScreen[None]):
             yield Label("Esc / q / Enter: close · ↑/↓ scroll", classes="hint")
 
     def on_mount(self) -> None:
-        self.query_one("#text-body").focus()
+        for widget in self.query("#text-body"):  # absent only if the app closes as the dialog opens
+            widget.focus()
 
     def action_close(self) -> None:
         self.dismiss(None)
