@@ -54,3 +54,26 @@ def test_peer_window_needs_a_sync_mode(validate_text):
     text = EXAMPLE.replace('syncmode = "NEARSYNC"', 'syncmode = "ASYNC"')
     [(_, msg)] = errs(validate_text(text, "cluster.toml"))
     assert msg == "db2.peer_window_s: a peer window applies only to SYNC and NEARSYNC, not ASYNC"
+
+
+def test_relative_key_paths_are_beside_the_cluster_file(tmp_path, monkeypatch):
+    """`known_hosts = "known_hosts"` means the file next to the cluster file, whatever directory
+    hamn is started from; `~` is the operator's home; absolute paths stay as written."""
+    from hamn_tui.inventory.loader import load_cluster
+
+    from .conftest import REPO
+
+    text = (REPO / "examples" / "cluster.toml").read_text()
+    text = text.replace('known_hosts = "/etc/hamn/known_hosts"', 'known_hosts = "keys/known_hosts"\nidentity = "~/id_lab"')
+    text = text.replace('# key = "/root/.ssh/id_ed25519"', 'key = "/srv/hamn/signing_key"')
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "cluster.toml").write_text(text)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    c = load_cluster("../site/cluster.toml")
+    assert c.ssh.known_hosts == str(site / "keys" / "known_hosts")
+    assert c.ssh.identity == str(tmp_path / "home" / "id_lab")
+    assert c.signing.key == "/srv/hamn/signing_key"

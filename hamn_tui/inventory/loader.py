@@ -43,7 +43,24 @@ def cluster_from_document(doc: TomlDocument) -> Cluster:
     check_cluster(cluster, problems)
     if problems:
         raise InputError(problems.sorted())
+    _anchor_paths(cluster, Path(doc.path).parent)
     return cluster
+
+
+def _anchor_paths(c: Cluster, base: Path) -> None:
+    """Relative key and known_hosts paths mean "beside the cluster file", wherever hamn is started
+    from (at 3 a.m. nobody should have to cd first); `~` is the operator's home."""
+
+    def anchor(value: str | None) -> str | None:
+        if not value:
+            return value
+        p = Path(value).expanduser()
+        return str(p if p.is_absolute() else (base / p).resolve())
+
+    c.ssh.known_hosts = anchor(c.ssh.known_hosts)
+    c.ssh.identity = anchor(c.ssh.identity)
+    if c.signing is not None:
+        c.signing.key = anchor(c.signing.key)
 
 
 def load_cluster(path: str | Path) -> Cluster:
