@@ -135,20 +135,26 @@ def run(runbook: str, cluster_path: str | None, sets: tuple[str, ...], roles: tu
     from .headless import HeadlessPrinter
     from .source.problems import InputError
 
-    if not headless:
-        if not can_start("hamn run"):
-            click.echo("hamn run: add --headless to run without the TUI (answers then come from --yes, --confirm, …)", err=True)
-            sys.exit(2)
-        if scenario:
-            from .sim.session import ScenarioError, Training
-            from .source.problems import InputError as _InputError
+    if not headless and not can_start("hamn run"):
+        click.echo("hamn run: add --headless to run without the TUI (answers then come from --yes, --confirm, …)", err=True)
+        sys.exit(2)
+    training = None
+    if scenario:
+        from .sim.session import ScenarioError, Training
 
-            try:
-                t = Training(scenario, seed=seed)
-            except (ScenarioError, _InputError) as exc:
-                click.echo(f"hamn run: training scenario {scenario}: {exc}", err=True)
-                sys.exit(2)
-            backend_kw = {"training": t, "label": f"scenario {scenario}"}
+        try:
+            training = Training(scenario, seed=seed)
+        except InputError as exc:
+            for p in exc.problems:
+                click.echo(str(p), err=True)
+            sys.exit(2)
+        except ScenarioError as exc:
+            click.echo(f"hamn run: training scenario {scenario}: {exc}", err=True)
+            sys.exit(2)
+    if not headless:
+        backend_kw: dict[str, object]
+        if training is not None:
+            backend_kw = {"training": training, "label": f"scenario {scenario}"}
         else:
             backend_kw = {"cluster_path": cluster_path, "lock_dir": lock_dir, "key": key}
         if audit_dir:
@@ -165,17 +171,9 @@ def run(runbook: str, cluster_path: str | None, sets: tuple[str, ...], roles: tu
     req = RunRequest(runbook, cluster_path, _pairs(sets, "--set"), _pairs(roles, "--role"), dry_run, Path(audit_dir) if audit_dir else None, resume, lock_dir, key)
     try:
         printer = HeadlessPrinter(show_output=not quiet_output)
-        if scenario:
-            from .sim.session import ScenarioError, Training
-
-            try:
-                t = Training(scenario, seed=seed)
-            except ScenarioError as exc:
-                raise SetupError(f"training scenario {scenario}: {exc}") from None
-            t.on_fault.append(lambda secs, text: printer.p(f"[bold magenta]fault at +{secs:g} s:[/] {text}"))
-            req.cluster_path = str(t.cluster_path)
-            prepared = prepare(req, operator, [t.on_event, printer], transport_factory=t.transport_factory, probes_factory=t.probes_factory,
-                               training=True, interactive=sys.stdin.isatty(), runner_kwargs=t.runner_kwargs())
+        if training is not None:
+            training.on_fault.append(lambda secs, text: printer.p(f"[bold magenta]fault at +{secs:g} s:[/] {text}"))
+            prepared = training.prepare(req, operator, [printer], interactive=sys.stdin.isatty())
         else:
             prepared = prepare(req, operator, [printer], interactive=sys.stdin.isatty())
     except InputError as exc:

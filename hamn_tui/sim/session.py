@@ -4,9 +4,7 @@
 
     t = Training(scenario, seed=0)
     req = RunRequest(runbook, cluster_path=str(t.cluster_path), …)
-    prepared = prepare(req, operator, [t.on_event, printer], transport_factory=t.transport_factory,
-                       probes_factory=t.probes_factory, training=True)
-    # …with the Runner built with **t.runner_kwargs() (virtual sleep and clock, training=True)
+    prepared = t.prepare(req, operator, [printer])   # engine.session.prepare with the simulator's pieces
 
 `hamn status --training SCENARIO`: `snapshot(t.cluster, t.probes(t.status_context()))`, and
 `t.sleep` between readings.
@@ -112,6 +110,15 @@ class Training:
     def context(self, runbook: Runbook, sets: Mapping[str, Any] | None = None, roles: Mapping[str, str] | None = None) -> RunContext:
         bound = bind_roles(self.cluster, roles)
         return RunContext(resolve_params(runbook, dict(sets or {}), self.cluster, bound), self.cluster, bound)
+
+    def prepare(self, req: Any, operator: Any, subscribers: Iterable[Any] = (), **kw: Any) -> Any:
+        """`engine.session.prepare` wired to this session: every node simulated, time virtual,
+        faults fired by the run's events, a TRAINING log (the headless command and the TUI)."""
+        from ..engine.session import prepare
+
+        req.cluster_path = str(self.cluster_path)
+        return prepare(req, operator, [self.on_event, *subscribers], transport_factory=self.transport_factory,
+                       probes_factory=self.probes_factory, training=True, runner_kwargs=self.runner_kwargs(), **kw)
 
     def runner(self, runbook: Runbook, ctx: RunContext, operator: Any, *, run_id: str = "training", subscribers: Iterable[Any] = ()) -> Any:
         """A Runner wired to this session (used by the tests and the headless train command)."""

@@ -125,9 +125,7 @@ class Backend:
                 sets: dict[str, str] | None = None, roles: dict[str, str] | None = None, dry_run: bool = False) -> Prepared:
         req = RunRequest(runbook, self.cluster_path, dict(sets or {}), dict(roles or {}), dry_run, self.audit_dir, resume, self.lock_dir, self.key)
         if self.training is not None:
-            t = self.training
-            return prepare(req, operator, [t.on_event, *subscribers], transport_factory=t.transport_factory,
-                           probes_factory=t.probes_factory, training=True, runner_kwargs=t.runner_kwargs())
+            return self.training.prepare(req, operator, subscribers)
         return prepare(req, operator, list(subscribers))
 
     def on_fault(self, listener: Callable[[float, str], None]) -> None:
