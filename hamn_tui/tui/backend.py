@@ -60,6 +60,7 @@ class Backend:
                 self.cluster = load_cluster(self.cluster_path)
             else:
                 self.cluster = None
+        self._verified: dict[Path, tuple[tuple[tuple[str, int, int], ...], RecentRun]] = {}
         self._status_probes: Any = None
         self._status_transport: Any = None
 
@@ -104,19 +105,27 @@ class Backend:
             return []
         runs = [d for d in self.audit_dir.iterdir() if d.is_dir() and segments_of(d)]
         runs.sort(key=lambda d: segments_of(d)[-1].stat().st_mtime, reverse=True)
-        out = []
-        for run in runs[:limit]:
-            try:
-                report = verify_path(run)
-            except Exception as exc:  # an unreadable log is shown as such, never skipped silently
-                out.append(RecentRun(run, run.name, "", "", "unreadable", f"INVALID: {exc}"))
-                continue
-            started = next((r for r in report.records if r["type"] == "run_started"), None)
-            finished = [r for r in report.records if r["type"] == "run_finished"]
-            data = started["data"] if started else {}
-            out.append(RecentRun(run, data.get("runbook_id", run.name), data.get("run_id", ""), started["ts"] if started else "",
-                                 finished[-1]["data"]["outcome"] if finished else "unfinished", report.line, bool(data.get("training"))))
-        return out
+        return [self._recent(run) for run in runs[:limit]]
+
+    def _recent(self, run: Path) -> RecentRun:
+        """One run, verified — again only if one of its files changed since the last time (home
+        lists recent runs each time the operator comes back to it)."""
+        files = [*segments_of(run), *sorted((run / "outputs").glob("*"))]  # the outputs are verified too
+        stamp = tuple((p.name, st.st_mtime_ns, st.st_size) for p in files for st in (p.stat(),))
+        cached = self._verified.get(run)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        try:
+            report = verify_path(run)
+        except Exception as exc:  # an unreadable log is shown as such, never skipped silently
+            return RecentRun(run, run.name, "", "", "unreadable", f"INVALID: {exc}")
+        started = next((r for r in report.records if r["type"] == "run_started"), None)
+        finished = [r for r in report.records if r["type"] == "run_finished"]
+        data = started["data"] if started else {}
+        recent = RecentRun(run, data.get("runbook_id", run.name), data.get("run_id", ""), started["ts"] if started else "",
+                           finished[-1]["data"]["outcome"] if finished else "unfinished", report.line, bool(data.get("training")))
+        self._verified[run] = (stamp, recent)
+        return recent
 
     def unfinished(self, runbook_id: str) -> JournalContents | None:
         return find_unfinished(self.audit_dir, runbook_id, self.cluster.cluster.name if self.cluster else None)
