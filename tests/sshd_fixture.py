@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from hamn_tui.lab.node import sshd_config
+
 SSHD = "/usr/sbin/sshd"
 TEST_USER = "hamntest"
 """Run-as target for the tests. Kept between runs (a second test session may be using it)."""
@@ -119,23 +121,8 @@ class SshdLab:
         self.port = free_port()
         self.known_hosts.write_text(self.known_hosts_line(self.host_key))
         self.wrong_known_hosts.write_text(self.known_hosts_line(self.other_host_key))
-        self.config.write_text(f"""\
-Port {self.port}
-ListenAddress {self.host}
-HostKey {self.host_key}
-PidFile {self.dir}/sshd.pid
-AuthorizedKeysFile {authkeys}/%u
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-PermitRootLogin prohibit-password
-StrictModes no
-MaxSessions 50
-MaxStartups 200:30:400
-LogLevel VERBOSE
-Subsystem sftp internal-sftp
-""")
+        self.config.write_text(sshd_config(port=self.port, listen=self.host, host_key=self.host_key, pid_file=self.dir / "sshd.pid",
+                                           authorized_keys=authkeys))
         check = subprocess.run([SSHD, "-t", "-f", str(self.config)], capture_output=True, text=True)
         if check.returncode != 0:
             raise LabUnavailable(f"sshd -t rejected the test config: {check.stderr.strip()}")

@@ -113,22 +113,19 @@ def console_neighbour(address: str) -> str | None:
 def teardown(state: LabState, save) -> list[str]:
     """Remove what `state` records, newest first; returns what could not be removed."""
     problems: list[str] = []
-    for link in reversed(list(state.host_links)):
-        if link_exists(link):
-            r = run(["ip", "link", "del", link], check=False)
-            if r.returncode != 0:
-                problems.append(f"ip link del {link}: {r.stderr.strip()}")
-                continue
-        state.host_links.remove(link)
-        save()
-    for ns in reversed(list(state.namespaces)):
-        if ns in existing_namespaces():
-            r = run(["ip", "netns", "del", ns], check=False)
-            if r.returncode != 0:
-                problems.append(f"ip netns del {ns}: {r.stderr.strip()}")
-                continue
-        state.namespaces.remove(ns)
-        save()
+
+    def remove(recorded: list[str], kind: str, exists) -> None:
+        for name in reversed(list(recorded)):
+            if exists(name):
+                r = run(["ip", kind, "del", name], check=False)
+                if r.returncode != 0:
+                    problems.append(f"ip {kind} del {name}: {r.stderr.strip()}")
+                    continue
+            recorded.remove(name)
+            save()
+
+    remove(state.host_links, "link", link_exists)
+    remove(state.namespaces, "netns", lambda ns: ns in existing_namespaces())
     for route in reversed(list(state.routes)):
         run(["ip", "route", "del", *route.split()], check=False)
         state.routes.remove(route)

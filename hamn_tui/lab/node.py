@@ -90,13 +90,23 @@ def prepare_files(lab: Path, node: str, client_pub: str, pg_key: Path) -> None:
     for p in (ssh_dir, *ssh_dir.iterdir()):
         os.chown(p, pg.pw_uid, pg.pw_gid)
         os.chmod(p, 0o700 if p.is_dir() else 0o600)
-    (d / "sshd_config").write_text(f"""\
-# Written by `hamn lab up` for node {node} (docs/lab.md).
-Port 22
-ListenAddress 0.0.0.0
-HostKey {d / 'host_ed25519'}
-PidFile none
-AuthorizedKeysFile {d / 'authkeys'}/%u
+    (d / "sshd_config").write_text(f"# Written by `hamn lab up` for node {node} (docs/lab.md).\n" + sshd_config(
+        port=22, listen="0.0.0.0", host_key=d / "host_ed25519", pid_file="none", authorized_keys=d / "authkeys",
+        # postgres logs in with its own key (dump/restore copies with scp); sshd reads the file as
+        # that user, so it lives in the node's private home, not under the lab's directory.
+        extra=f"Match User {PG_USER}\n    AuthorizedKeysFile .ssh/authorized_keys\n"))
+
+
+def sshd_config(*, port: int, listen: str, host_key: Path, pid_file: str | Path, authorized_keys: Path, extra: str = "") -> str:
+    """An sshd for tests and the lab: key logins only (root too), keys under `authorized_keys/USER`,
+    no PAM (so accounts need `usermod -p '*'`), no StrictModes (keys in a temporary directory),
+    many sessions (the engine multiplexes), sftp in-process (scp without a system sftp-server)."""
+    return f"""\
+Port {port}
+ListenAddress {listen}
+HostKey {host_key}
+PidFile {pid_file}
+AuthorizedKeysFile {authorized_keys}/%u
 PubkeyAuthentication yes
 PasswordAuthentication no
 KbdInteractiveAuthentication no
@@ -107,11 +117,7 @@ MaxSessions 50
 MaxStartups 200:30:400
 LogLevel VERBOSE
 Subsystem sftp internal-sftp
-# postgres logs in with its own key (dump/restore copies with scp); sshd reads the file as
-# that user, so it lives in the node's private home, not under the lab's directory.
-Match User {PG_USER}
-    AuthorizedKeysFile .ssh/authorized_keys
-""")
+{extra}"""
 
 
 def write_pg_known_hosts(lab: Path, node: str) -> None:
