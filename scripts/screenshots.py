@@ -34,18 +34,11 @@ def _isolate(tmp: Path) -> None:
     os.environ.pop("HAMN_CLUSTER", None)
 
 
-def _settled(app) -> bool:
-    """A dialog counts once it is mounted and focused: keys pressed earlier would go nowhere."""
-    from textual.screen import ModalScreen
-
-    return not isinstance(app.screen, ModalScreen) or (app.screen.is_mounted and app.screen.focused is not None)
-
-
 async def _until(pilot, cond, what: str, timeout: float = 30.0):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         value = cond()
-        if value and _settled(pilot.app):
+        if value and pilot.app.settled():
             return value
         await pilot.pause(0.02)
     raise SystemExit(f"screenshots: timed out waiting for {what} (on {type(pilot.app.screen).__name__})")

@@ -17,20 +17,11 @@ def training_app(audit_dir: Path, scenario: str = "healthy", **kw: Any):
     return make_app(backend, **kw)
 
 
-def _settled(app: Any) -> bool:
-    """A dialog is on top only once it is mounted and has focused its default: keys pressed
-    before that would go nowhere (a pushed screen is `app.screen` at once, its widgets later)."""
-    from textual.screen import ModalScreen
-
-    screen = app.screen
-    return not isinstance(screen, ModalScreen) or (screen.is_mounted and screen.focused is not None)
-
-
 async def wait_for(pilot: Any, cond: Callable[[], Any], timeout: float = 15.0, what: str = "") -> Any:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         value = cond()
-        if value and _settled(pilot.app):
+        if value and pilot.app.settled():
             return value
         await pilot.pause(0.02)
     raise AssertionError(f"timed out waiting for {what or cond}")

@@ -180,10 +180,13 @@ Event = Union[
 Subscriber = Callable[[Event], Union[None, Awaitable[None]]]
 
 
+def type_name(cls: type) -> str:
+    """snake_case name of an event class: `CommandSent` -> `command_sent` (the audit record's type)."""
+    return "".join("_" + c.lower() if c.isupper() else c for c in cls.__name__).lstrip("_")
+
+
 def event_type(event: Event) -> str:
-    """snake_case name of the event class: `CommandSent` -> `command_sent`."""
-    name = type(event).__name__
-    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+    return type_name(type(event))
 
 
 def event_data(event: Event) -> dict[str, Any]:

@@ -144,6 +144,13 @@ class HamnApp(App[None]):
                 found[role] = name
         return found if len(found) == 2 else {}
 
+    def settled(self) -> bool:
+        """Whether a dialog on top is mounted and has focused its default. A pushed screen is
+        `self.screen` at once, its widgets later: keys sent before that go nowhere (the tests
+        and the screenshot script wait for this before typing)."""
+        screen = self.screen
+        return not isinstance(screen, ModalScreen) or (screen.is_mounted and screen.focused is not None)
+
     # --- runs ----------------------------------------------------------------------------------
     def run_started(self, screen: Any) -> None:
         self.active_run = screen

@@ -7,7 +7,7 @@ an auditor sees a finished run in exactly the widgets the operator saw. No Textu
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args
 
 from ..engine import events as ev
 from ..engine.events import CheckOutcome, Event
@@ -191,10 +191,8 @@ def _row(step: Step, section: str, ctx: Any) -> StepRow:
 
 
 # --- replay from the audit log ----------------------------------------------------------------------
-_CLASSES = {"".join("_" + c.lower() if c.isupper() else c for c in cls.__name__).lstrip("_"): cls
-            for cls in (ev.RunStarted, ev.StepStarted, ev.StepSkipped, ev.ChecksEvaluated, ev.QuestionAsked, ev.Answered,
-                        ev.CommandSent, ev.CommandFinished, ev.Captured, ev.StepFinished, ev.RollbackStarted,
-                        ev.RollbackFinished, ev.LockEvent, ev.Note, ev.RunFinished)}
+_CLASSES = {ev.type_name(cls): cls for cls in get_args(ev.Event) if cls is not ev.OutputChunk}
+"""Record type → event class; output chunks are not records (the output store holds them)."""
 
 
 def event_from_record(rec: dict[str, Any]) -> Event | None:

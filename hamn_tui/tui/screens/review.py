@@ -24,14 +24,14 @@ from ...textsafe import neutralise
 from ..commands import bindings
 from ..modals import TextModal
 from ..run_model import RunModel, apply_record
-from ..widgets.output_pane import OutputPane
+from ..widgets.output_pane import OutputPane, PaneKeys
 from ..widgets.step_detail import StepDetail
 from ..widgets.step_list import StepList
 
 STATUS_STYLE = {"VALID": "bold green", "INVALID": "bold white on red", "INCOMPLETE": "bold black on yellow"}
 
 
-class ReviewScreen(Screen[None]):
+class ReviewScreen(PaneKeys, Screen[None]):
     SCREEN_NAME = "review"
     BINDINGS = [*bindings("review"), Binding("i", "facts", "Facts", id="review.facts"), Binding("l", "timeline", "Timeline", id="review.timeline")]
     DEFAULT_CSS = """
@@ -131,15 +131,6 @@ class ReviewScreen(Screen[None]):
 
     def action_show_output(self) -> None:
         self._show_selected()
-
-    def action_follow(self) -> None:
-        self.query_one(OutputPane).follow()
-
-    def action_next_node(self) -> None:
-        self.query_one(OutputPane).action_next_node()
-
-    def action_prev_node(self) -> None:
-        self.query_one(OutputPane).action_prev_node()
 
     def action_facts(self) -> None:
         if self.view is not None:

@@ -29,7 +29,7 @@ from ..commands import bindings
 from ..modals import ChoiceModal, ConfirmModal, ReasonModal, TextModal, TypedConfirmModal
 from ..output_feed import OutputFeed
 from ..run_model import RunModel, reflow
-from ..widgets.output_pane import OutputPane
+from ..widgets.output_pane import OutputPane, PaneKeys
 from ..widgets.status_panel import StatusPanel
 from ..widgets.step_detail import check_lines, describe
 from ..widgets.step_detail import StepDetail
@@ -60,7 +60,7 @@ def question_body(q: Question, roles: dict[str, str] | None = None) -> Text:
     return t
 
 
-class RunScreen(Screen[None]):
+class RunScreen(PaneKeys, Screen[None]):
     SCREEN_NAME = "run"
     BINDINGS = bindings("run")
     DEFAULT_CSS = """
@@ -228,11 +228,8 @@ class RunScreen(Screen[None]):
     # --- selection -------------------------------------------------------------------------------
     @on(StepList.OptionHighlighted, "#steps")
     def _highlighted(self, event: StepList.OptionHighlighted) -> None:
-        steps = self.query_one(StepList)
-        if event.option.id != self.model.current:
-            steps.follow_running = False
-        else:
-            steps.follow_running = True
+        # moving off the running step stops following it; coming back resumes
+        self.query_one(StepList).follow_running = event.option.id == self.model.current
         self._show_selected()
 
     def _show_selected(self) -> None:
@@ -351,7 +348,6 @@ class RunScreen(Screen[None]):
             steps.update_row(self.model.steps[sid])
             if isinstance(event, ev.StepStarted) and steps.follow_running:
                 steps.select_step(sid)
-                steps.follow_running = True
             if steps.selected_id == sid:
                 self.query_one(StepDetail).show(self.model.steps[sid])
         if isinstance(event, (ev.StepStarted, ev.StepFinished, ev.StepSkipped, ev.RunFinished)):
@@ -530,15 +526,6 @@ class RunScreen(Screen[None]):
         if row.doc:
             body.append(f"\nDocumentation: {row.doc}\n", style="bold")
         self.app.push_screen(TextModal(row.title, body))
-
-    def action_follow(self) -> None:
-        self.query_one(OutputPane).follow()
-
-    def action_next_node(self) -> None:
-        self.query_one(OutputPane).action_next_node()
-
-    def action_prev_node(self) -> None:
-        self.query_one(OutputPane).action_prev_node()
 
     def action_refresh(self) -> None:
         self.app.poll_status_now()  # type: ignore[attr-defined]

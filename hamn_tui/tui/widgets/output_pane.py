@@ -408,3 +408,17 @@ class OutputPane(Widget):
         if view is not None and view.total > self.max_lines:
             text.append(f"  showing last {self.max_lines:,} lines - full output in the audit log", style="italic")
         return text
+
+
+class PaneKeys:
+    """Screen actions for the pane's keys (End, [ and ]), so they work wherever the focus is on
+    a screen that shows an OutputPane, not only inside it."""
+
+    def action_follow(self) -> None:
+        self.query_one(OutputPane).follow()  # type: ignore[attr-defined]
+
+    def action_next_node(self) -> None:
+        self.query_one(OutputPane).action_next_node()  # type: ignore[attr-defined]
+
+    def action_prev_node(self) -> None:
+        self.query_one(OutputPane).action_prev_node()  # type: ignore[attr-defined]

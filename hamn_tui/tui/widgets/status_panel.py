@@ -8,7 +8,7 @@ it reads the same on a 16-colour console.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Callable
 
 from rich.table import Table
 from rich.text import Text
@@ -29,21 +29,29 @@ def _v(value: Any, unit: str = "") -> Text:
     return Text(f"{value}{unit}")
 
 
+def _wal(r: dict[str, Any]) -> Any:
+    """A primary has no WAL receiver: "n/a" there, so "unknown" keeps meaning "could not read"."""
+    return "n/a" if r.get("role") == "primary" else r.get("wal_receiver")
+
+
+Getter = Callable[[dict[str, Any]], Any]
+FACTS: dict[str, list[tuple[str, str | None, Getter]]] = {
+    "db2": [("role", "", lambda r: r.get("role")), ("HADR state", "", lambda r: r.get("state")),
+            ("connect", "", lambda r: r.get("connect_status")), ("log gap", "gap ", lambda r: _bytes(r.get("log_gap_bytes"))),
+            ("peer window left", None, lambda r: _secs(r.get("peer_window_left_s")))],
+    "pg": [("role", "", lambda r: r.get("role")), ("WAL receiver", "wal ", _wal),
+           ("standbys streaming", None, lambda r: r.get("streaming_standbys")), ("lag", "lag ", lambda r: _bytes(r.get("lag_bytes"))),
+           ("timeline", None, lambda r: r.get("timeline"))],
+}
+"""Per database: (label in the table, prefix in the one-line form or None to leave it out there, value)."""
+
+
 def rows(snap: Snapshot) -> list[tuple[str, list[Text]]]:
     """(label, one cell per node) — the facts an operator needs before touching anything."""
     nodes = list(snap.nodes.values())
-    if snap.database == "db2":
-        facts = [("role", lambda n, r: r.get("role")), ("HADR state", lambda n, r: r.get("state")),
-                 ("connect", lambda n, r: r.get("connect_status")), ("log gap", lambda n, r: _bytes(r.get("log_gap_bytes"))),
-                 ("peer window left", lambda n, r: _secs(r.get("peer_window_left_s")))]
-    else:
-        # a primary has no WAL receiver: "n/a" there, so "unknown" keeps meaning "could not read"
-        facts = [("role", lambda n, r: r.get("role")),
-                 ("WAL receiver", lambda n, r: "n/a" if r.get("role") == "primary" else r.get("wal_receiver")),
-                 ("standbys streaming", lambda n, r: r.get("streaming_standbys")), ("lag", lambda n, r: _bytes(r.get("lag_bytes"))),
-                 ("timeline", lambda n, r: r.get("timeline"))]
-    facts = [("ssh", lambda n, r: n.reachable), *facts, ("service IP", lambda n, r: n.holds_service_ip)]
-    return [(label, [_v(get(n, n.replication)) for n in nodes]) for label, get in facts]
+    cells = [("ssh", [_v(n.reachable) for n in nodes])]
+    cells += [(label, [_v(get(n.replication)) for n in nodes]) for label, _, get in FACTS[snap.database]]
+    return [*cells, ("service IP", [_v(n.holds_service_ip) for n in nodes])]
 
 
 def _bytes(v: Any) -> Any:
@@ -116,11 +124,7 @@ class StatusPanel(Static):
             for name, n in snap.nodes.items():
                 r = n.replication
                 out.append(f"{name:<6}", style="bold")
-                if snap.database == "db2":
-                    parts = [("", r.get("role")), ("", r.get("state")), ("", r.get("connect_status")), ("gap ", _bytes(r.get("log_gap_bytes")))]
-                else:
-                    wal = "n/a" if r.get("role") == "primary" else r.get("wal_receiver")
-                    parts = [("", r.get("role")), ("wal ", wal), ("lag ", _bytes(r.get("lag_bytes")))]
+                parts = [(prefix, get(r)) for _, prefix, get in FACTS[snap.database] if prefix is not None]
                 for label, value in parts:
                     out.append(" " + label)
                     out.append_text(_v(value))
