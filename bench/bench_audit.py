@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey 
 from hamn_tui.audit.keys import _ed25519_signer  # noqa: E402
 from hamn_tui.audit.verify import verify_path  # noqa: E402
 from hamn_tui.audit.writer import AuditWriter  # noqa: E402
-from hamn_tui.engine.events import (  # noqa: E402
+from hamn_tui.record.events import (  # noqa: E402
     CommandFinished, CommandSent, Note, OutputChunk, RunFinished, RunStarted, StepFinished, StepStarted,
 )
 

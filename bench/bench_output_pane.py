@@ -81,7 +81,7 @@ def _runner(command: str, subscribers: list) -> object:
     from hamn_tui.probes.host import host_probes
     from hamn_tui.runbook.context import RunContext, resolve_params
     from hamn_tui.runbook.loader import runbook_from_document
-    from hamn_tui.source.toml_file import parse_toml_text
+    from hamn_tui.inputs.toml_file import parse_toml_text
     from hamn_tui.transport.local import LocalTransport
 
     rb = runbook_from_document(parse_toml_text(BOOK.format(command=command), "bench.toml"), None, "bench")
@@ -95,7 +95,7 @@ def _rss_mb() -> float:
 
 
 def mode_devnull(lines: int, command: str) -> dict:
-    from hamn_tui.engine.events import OutputChunk
+    from hamn_tui.record.events import OutputChunk
 
     sink = open(os.devnull, "wb")
     count = [0]
@@ -114,7 +114,7 @@ def mode_devnull(lines: int, command: str) -> dict:
 
 
 def mode_feed(lines: int, command: str) -> dict:
-    from hamn_tui.engine.events import OutputChunk
+    from hamn_tui.record.events import OutputChunk
     from hamn_tui.tui.output_feed import OutputFeed
 
     feed = OutputFeed(["hunter2"])  # one secret: the redaction path is on, as in a real run

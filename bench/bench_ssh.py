@@ -84,7 +84,7 @@ async def transport_stream(cluster, lines: int, expect: int) -> tuple[float, flo
 
 async def engine_sequential(cluster, n: int, journal_dir: Path) -> float:
     """n one-command steps through the whole engine: runner, events, journal (fsync per command)."""
-    from hamn_tui.engine.journal import Journal
+    from hamn_tui.audit.writer import AuditWriter
     from hamn_tui.engine.operator import ScriptedOperator
     from hamn_tui.engine.runner import Runner
     from hamn_tui.probes.host import host_probes
@@ -96,7 +96,7 @@ async def engine_sequential(cluster, n: int, journal_dir: Path) -> float:
         "steps": [{"id": f"s{i}", "title": "true", "node": "primary", "run": "true", "mutating": False} for i in range(n)],
     })
     t = SshTransport(cluster)
-    journal = Journal(journal_dir / "bench.journal.jsonl")
+    journal = AuditWriter(journal_dir / "bench.journal.jsonl")
     ctx = RunContext({}, cluster, bind_roles(cluster))
     runner = Runner(rb, ctx, t, host_probes(t, cluster), ScriptedOperator([]), run_id="bench", subscribers=[journal])
     try:

@@ -1,4 +1,4 @@
-"""Make command output safe to show: terminal control sequences neutralised, text kept."""
+"""Make text safe and readable on a terminal: control sequences neutralised, prose reflowed."""
 from __future__ import annotations
 
 import re
@@ -12,3 +12,9 @@ def neutralise(text: str) -> str:
     text = _ANSI.sub("", text)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     return _CONTROL.sub("", text)
+
+
+def reflow(text: str) -> str:
+    """TOML prose is wrapped by hand at ~100 columns; let the terminal wrap it (paragraphs kept)."""
+    paragraphs = [" ".join(p.split()) for p in text.strip().split("\n\n")]
+    return "\n".join(p for p in paragraphs if p)

@@ -65,14 +65,15 @@ def _name(app) -> str:
 async def shoot(svg_dir: Path, audit_dir: Path) -> list[Path]:
     from textual.widgets import OptionList
 
-    from hamn_tui.sim.session import Training
-    from hamn_tui.tui.backend import Backend
+    from hamn_tui.app.targets import TrainingTarget
+    from hamn_tui.app.workspace import Workspace
+    from hamn_tui.sim.training import Training
     from hamn_tui.tui.launch import make_app
     from hamn_tui.tui.modals import TypedConfirmModal
     from hamn_tui.tui.screens.review import ReviewScreen
 
     training = Training(SCENARIO, seed=SEED)
-    backend = Backend(training=training, audit_dir=audit_dir, label=f"scenario {SCENARIO}: {training.scenario.scenario.title}")
+    backend = Workspace(TrainingTarget(training, label=f"scenario {SCENARIO}: {training.scenario.scenario.title}"), audit_dir=audit_dir)
     app = make_app(backend)
     shots: list[Path] = []
 
@@ -98,21 +99,21 @@ async def shoot(svg_dir: Path, audit_dir: Path) -> list[Path]:
         run = app.screen
         await pilot.press("r")
         while True:
-            await _until(pilot, lambda: _name(app).endswith("Modal") or run.finished, "a question")
-            if _name(app) == "TypedConfirmModal" or run.finished:
+            await _until(pilot, lambda: _name(app).endswith("Modal") or run.ctl.finished, "a question")
+            if _name(app) == "TypedConfirmModal" or run.ctl.finished:
                 break
             modal = app.screen
             await pilot.press("y")
             await _until(pilot, lambda: app.screen is not modal, "the dialog to close")
-        if run.finished:
-            raise SystemExit(f"screenshots: the run ended ({run.model.outcome}) before the typed confirmation")
+        if run.ctl.finished:
+            raise SystemExit(f"screenshots: the run ended ({run.ctl.model.outcome}) before the typed confirmation")
         await _settle(pilot)
         save("run-typed-confirmation")
 
         # finish it: the typed text, then y to the remaining confirmations
         while True:
-            await _until(pilot, lambda: _name(app).endswith("Modal") or run.finished, "the next question or the end")
-            if run.finished:
+            await _until(pilot, lambda: _name(app).endswith("Modal") or run.ctl.finished, "the next question or the end")
+            if run.ctl.finished:
                 break
             modal = app.screen
             if isinstance(modal, TypedConfirmModal):
@@ -120,10 +121,10 @@ async def shoot(svg_dir: Path, audit_dir: Path) -> list[Path]:
             else:
                 await pilot.press("y")
             await _until(pilot, lambda: app.screen is not modal, "the dialog to close")
-        if run.model.outcome != "done":
-            raise SystemExit(f"screenshots: the run ended {run.model.outcome}: {run.model.reason}")
-        await _until(pilot, lambda: run.audit_line, "the run's audit log verified")
-        run_dir = Path(run.prepared.journal.path).parent
+        if run.ctl.model.outcome != "done":
+            raise SystemExit(f"screenshots: the run ended {run.ctl.model.outcome}: {run.ctl.model.reason}")
+        await _until(pilot, lambda: run.ctl.audit_line, "the run's audit log verified")
+        run_dir = run.ctl.session.log_dir
 
         # (c) the review screen of that run, on its takeover step (command, gates, output)
         app.push_screen(ReviewScreen(run_dir))

@@ -233,7 +233,7 @@ class PgPair:
         return path
 
     def cluster(self, path: Path, **kw: Any):
-        from hamn_tui.inventory.loader import load_cluster
+        from hamn_tui.cluster.loader import load_cluster
 
         return load_cluster(self.cluster_toml(path, **kw))
 

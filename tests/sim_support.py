@@ -5,10 +5,11 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from hamn_tui.engine.events import CommandSent, Event, OutputChunk, StepFinished, StepSkipped
+from hamn_tui.record.events import CommandSent, Event, OutputChunk, StepFinished, StepSkipped
 from hamn_tui.engine.operator import AutoOperator
 from hamn_tui.runbook.loader import load_runbook
-from hamn_tui.sim.session import Training
+from hamn_tui.app.targets import TrainingTarget
+from hamn_tui.sim.training import Training
 
 from .conftest import REPO
 
@@ -42,11 +43,12 @@ def run(scenario: str | Training, runbook: str, *, roles: dict[str, str] | None 
     """Run a shipped runbook headless on a scenario; `answers` are AutoOperator's (yes, confirms, attests, choices, answers)."""
     t = scenario if isinstance(scenario, Training) else Training(scenario, seed=seed)
     rb = load_runbook(REPO / "runbooks" / f"{runbook}.toml", t.cluster)
-    ctx = t.context(rb, sets, roles)
+    target = TrainingTarget(t)
+    ctx = target.context(rb, sets, roles)
     events: list[Event] = []
     if "attests" in answers:
         answers["attests"] = set(answers["attests"])
-    runner = t.runner(rb, ctx, AutoOperator(**answers), run_id=f"{runbook}-test", subscribers=[events.append])
+    runner = target.runner(rb, ctx, AutoOperator(**answers), run_id=f"{runbook}-test", subscribers=[events.append])
     outcome = asyncio.run(runner.run())
     return Run(t, outcome, events)
 

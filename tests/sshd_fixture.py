@@ -180,7 +180,7 @@ class SshdLab:
         return path
 
     def cluster(self, path: Path, names: tuple[str, ...] = ("mn1", "mn2"), **kw: object):
-        from hamn_tui.inventory.loader import load_cluster
+        from hamn_tui.cluster.loader import load_cluster
 
         return load_cluster(self.cluster_toml(path, names, **kw))  # type: ignore[arg-type]
 

@@ -132,12 +132,16 @@ def test_show_and_export_put_the_verdict_first(decided, tmp_path):
 
 
 def test_validate_does_not_load_the_audit_stack(tmp_path):
-    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "hamn_tui", "validate", str(REPO / "runbooks")],
-                         capture_output=True, text=True, timeout=60, cwd=REPO)
-    loaded = {line.split("|")[-1].strip() for line in out.stderr.splitlines() if line.startswith("import time:")}
+    code = ("import sys, runpy; sys.argv = ['hamn', 'validate', sys.argv[1]]\n"
+            "try:\n    runpy.run_module('hamn_tui', run_name='__main__')\n"
+            "except SystemExit:\n    pass\n"
+            "print(' '.join(sorted(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code, str(REPO / "runbooks")], capture_output=True, text=True, timeout=60, cwd=REPO)
+    loaded = set(out.stdout.splitlines()[-1].split())
     heavy = sorted(m for m in loaded if m.startswith(("hamn_tui.audit", "cryptography", "asyncssh")))
     assert heavy == [], heavy
-    assert "hamn_tui.cli_audit" in loaded  # only the click group itself
+    assert "hamn_tui.cli.validate" in loaded  # the command itself; the others load only when they run
+    assert "hamn_tui.cli.audit" not in loaded
 
 
 def test_an_agent_key_signs_and_ssh_keygen_agrees(tmp_path):
@@ -191,15 +195,18 @@ def test_without_an_operator_key_the_installation_key_signs(tmp_path):
 
 
 def test_a_training_run_signs_with_an_ephemeral_key_and_says_so(tmp_path):
+    from hamn_tui.app.session import RunRequest, RunSession
+    from hamn_tui.app.targets import ClusterTarget
     from hamn_tui.engine.operator import AutoOperator
-    from hamn_tui.engine.session import RunRequest, prepare
+
+    class LocalTraining(ClusterTarget):
+        """This machine only, its runs marked training (as the simulator's are)."""
+        training = True
 
     (tmp_path / "t.toml").write_text(HEAD + BOOK.replace("TMP", str(tmp_path)))
-    prepared = prepare(RunRequest(str(tmp_path / "t.toml"), audit_dir=tmp_path / "runs"), AutoOperator(yes=True), training=True)
-    try:
-        assert asyncio.run(prepared.runner.run()) == "done"
-    finally:
-        prepared.journal.close()
+    session = RunSession.open(RunRequest(str(tmp_path / "t.toml"), audit_dir=tmp_path / "runs"), LocalTraining(None), AutoOperator(yes=True))
+    assert asyncio.run(session.run()) == "done"
+    assert session.closed and session.journal.fd is None  # the session closed its log
     [run] = list((tmp_path / "runs").iterdir())
     opened = json.loads((run / "audit-000.jsonl").read_text().splitlines()[0])["data"]
     assert opened["training"] is True and opened["signer"]["kind"] == "ephemeral"

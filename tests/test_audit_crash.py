@@ -19,7 +19,7 @@ from hamn_tui.audit import writer as writer_module
 from hamn_tui.audit.errors import AuditError
 from hamn_tui.audit.verify import verify_path
 from hamn_tui.audit.writer import AuditWriter
-from hamn_tui.engine.journal import read_journal
+from hamn_tui.app.runs import read_run
 
 from .test_audit_support import Lab, hermetic, lines_of, run_book  # noqa: F401
 
@@ -79,7 +79,7 @@ def one_crash(tmp: Path, seed: int) -> str:
         if out.returncode == 0:
             break
         assert out.returncode == 4, f"seed {seed}: {out.stdout}{out.stderr}"
-        state = read_journal(run).state
+        state = read_run(run).state
         assert state.in_flight and state.sent_in_flight, f"seed {seed}: waiting without an unknown step: {out.stdout}"
         common_answer = ["--answer", f"{state.in_flight}=done:checked by hand after the crash"]
         out = hamn("run", *common, "--resume", *common_answer, env=env)
@@ -211,7 +211,7 @@ def test_a_torn_tail_is_kept_and_the_resume_starts_a_new_segment(lab, tmp_path):
     Path(str(seg) + ".sig").unlink()
     before = seg.read_bytes()
     assert verify_path(seg).status == "INCOMPLETE"
-    contents = read_journal(run)
+    contents = read_run(run)
     assert contents.torn and contents.resumable and contents.state.outcomes.get("s19") == "done"
     resumed = hamn("run", str(book), "--headless", "--yes", "--resume", "--audit-dir", str(audit), env=env)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
@@ -234,7 +234,7 @@ def test_a_second_writer_is_refused(lab, tmp_path):
     path = tmp_path / "run" / "audit-000.jsonl"
     first = AuditWriter(path, signer=lab.alice())
     second = AuditWriter(path, signer=lab.alice())
-    from hamn_tui.engine.events import Note
+    from hamn_tui.record.events import Note
 
     first(Note("hello"))
     with pytest.raises(AuditError, match="another hamn is writing|already exists"):

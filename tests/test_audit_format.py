@@ -17,8 +17,8 @@ from hamn_tui.audit import NAMESPACE, sshsig
 from hamn_tui.audit.canon import MAX_INT, CanonError, canonical, jsonable, parse_line
 from hamn_tui.audit.keys import SigningKeyError, load_key_file
 from hamn_tui.audit.records import ENGINE_EXTRA, SCHEMA
-from hamn_tui.audit.store import Redactor
-from hamn_tui.engine import events
+from hamn_tui.record.redact import Redactor
+from hamn_tui.record import codec, events
 
 from .test_audit_support import hermetic, keygen  # noqa: F401
 
@@ -57,7 +57,7 @@ def test_event_values_are_made_canonical():
 def test_every_engine_event_has_its_record_schema():
     """When an event gains a field, this fails until records.SCHEMA (and the verifier) know it."""
     for cls in typing.get_args(events.Event):
-        kind = events.event_type(cls.__new__(cls))
+        kind = codec.event_type(cls.__new__(cls))
         if kind == "output_chunk":
             continue  # kept in the output store, not as records
         fields = {f.name for f in dataclasses.fields(cls)} | ENGINE_EXTRA.get(kind, set())

@@ -18,12 +18,13 @@ from hamn_tui.audit.keys import Signer, load_key_file, session_key
 from hamn_tui.audit.records import ZERO, signed_view
 from hamn_tui.audit.verify import Report, verify_path
 from hamn_tui.audit.writer import AuditWriter
-from hamn_tui.engine.operator import Answer, ScriptedOperator
+from hamn_tui.engine.operator import ScriptedOperator
+from hamn_tui.record.questions import Answer
 from hamn_tui.engine.runner import Runner
 from hamn_tui.probes.host import host_probes
 from hamn_tui.runbook.context import RunContext, resolve_params
 from hamn_tui.runbook.loader import runbook_from_document
-from hamn_tui.source.toml_file import parse_toml_text
+from hamn_tui.inputs.toml_file import parse_toml_text
 from hamn_tui.transport.local import LocalTransport
 
 HEAD = """

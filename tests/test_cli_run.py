@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from hamn_tui.engine.operator import Answer, ScriptedOperator
+from hamn_tui.engine.operator import ScriptedOperator
+from hamn_tui.record.questions import Answer
 
 from .sshd_fixture import lab_dir, sshd  # noqa: F401
 from .test_engine_ssh import HEAD, book, runner_for
@@ -108,7 +109,7 @@ def test_dry_run_over_ssh_runs_only_read_only_steps(sshd, tmp_path, shared):  # 
 
 
 def test_a_typed_confirmation_shows_command_node_user_and_gate_values(sshd, tmp_path, shared):  # noqa: F811
-    from hamn_tui.inventory.loader import load_cluster
+    from hamn_tui.cluster.loader import load_cluster
 
     write(tmp_path, fail=False, shared=shared)
     cluster = load_cluster(sshd.cluster_toml(tmp_path / "cluster.toml"))

@@ -59,7 +59,7 @@ def test_peer_window_needs_a_sync_mode(validate_text):
 def test_relative_key_paths_are_beside_the_cluster_file(tmp_path, monkeypatch):
     """`known_hosts = "known_hosts"` means the file next to the cluster file, whatever directory
     hamn is started from; `~` is the operator's home; absolute paths stay as written."""
-    from hamn_tui.inventory.loader import load_cluster
+    from hamn_tui.cluster.loader import load_cluster
 
     from .conftest import REPO
 

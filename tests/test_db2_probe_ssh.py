@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from hamn_tui.inventory.loader import load_cluster
+from hamn_tui.cluster.loader import load_cluster
 from hamn_tui.probes.db2.probe import db2_probes
 from hamn_tui.runbook.context import RunContext, bind_roles
 from hamn_tui.transport.local import LocalTransport

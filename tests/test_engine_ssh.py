@@ -11,14 +11,15 @@ import textwrap
 import time
 from pathlib import Path
 
-from hamn_tui.engine.events import ChecksEvaluated, OutputChunk, StepFinished
-from hamn_tui.engine.operator import Answer, ScriptedOperator
+from hamn_tui.record.events import ChecksEvaluated, OutputChunk, StepFinished
+from hamn_tui.engine.operator import ScriptedOperator
+from hamn_tui.record.questions import Answer
 from hamn_tui.engine.runner import Runner
-from hamn_tui.inventory.loader import load_cluster
+from hamn_tui.cluster.loader import load_cluster
 from hamn_tui.probes.host import host_probes
 from hamn_tui.runbook.context import RunContext, bind_roles, resolve_params
 from hamn_tui.runbook.loader import runbook_from_document
-from hamn_tui.source.toml_file import parse_toml_text
+from hamn_tui.inputs.toml_file import parse_toml_text
 from hamn_tui.transport.local import LocalTransport
 from hamn_tui.transport.router import Router
 from hamn_tui.transport.ssh import SshTransport

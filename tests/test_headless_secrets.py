@@ -6,8 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hamn_tui.engine.events import CommandFinished, OutputChunk
-from hamn_tui.headless import HeadlessPrinter
+from hamn_tui.record.events import CommandFinished, OutputChunk
+from hamn_tui.cli.headless import HeadlessPrinter
 
 BOOK = """
 [runbook]

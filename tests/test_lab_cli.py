@@ -34,7 +34,7 @@ def test_status_of_a_lab_that_is_not_up(tmp_path):
 
 AS_NOBODY = """
 import os, sys
-import hamn_tui.cli, hamn_tui.cli_lab, hamn_tui.lab.lab, hamn_tui.lab.preflight  # loaded while still root:
+import hamn_tui.cli, hamn_tui.cli.lab, hamn_tui.lab.lab, hamn_tui.lab.preflight  # loaded while still root:
 import json, shutil, subprocess, pwd  # this Python may live under /root, which nobody cannot read
 os.setgroups([]); os.setgid(65534); os.setuid(65534)
 sys.argv = ["hamn", "lab", "--dir", sys.argv[1], "up"]

@@ -8,7 +8,9 @@ import sys
 
 from textual.widgets import OptionList
 
-from hamn_tui.tui.backend import Backend
+from hamn_tui.app.targets import ClusterTarget
+
+from hamn_tui.app.workspace import Workspace
 from hamn_tui.tui.launch import make_app
 from hamn_tui.tui.widgets.status_panel import StatusPanel
 
@@ -28,7 +30,7 @@ def test_tui_home_on_the_lab_reads_the_real_pair(lab, tmp_path):  # noqa: F811
     lab.reset("pair")
 
     async def go():
-        app = make_app(Backend(cluster_path=str(lab.cluster_path), audit_dir=tmp_path / "runs", label="lab"))
+        app = make_app(Workspace(ClusterTarget(str(lab.cluster_path), label="lab"), audit_dir=tmp_path / "runs"))
         async with app.run_test(size=(120, 40)) as pilot:
             await wait_for(pilot, lambda: screen_name(app) == "HomeScreen")
             panel = app.screen.query_one(StatusPanel)
@@ -62,7 +64,7 @@ def test_another_operators_lock_is_shown_and_nothing_runs(lab, tmp_path):  # noq
     import asyncio
 
     from hamn_tui.engine.lock import ClusterLock, Holder
-    from hamn_tui.inventory.loader import load_cluster
+    from hamn_tui.cluster.loader import load_cluster
     from hamn_tui.transport.ssh import SshTransport
 
     from hamn_tui.tui.modals import ConfirmModal, TypedConfirmModal
@@ -79,7 +81,7 @@ def test_another_operators_lock_is_shown_and_nothing_runs(lab, tmp_path):  # noq
     async def go():
         lock = await take()
         try:
-            app = make_app(Backend(cluster_path=str(lab.cluster_path), audit_dir=tmp_path / "runs"), open_runbook="pg-failover")
+            app = make_app(Workspace(ClusterTarget(str(lab.cluster_path)), audit_dir=tmp_path / "runs"), open_runbook="pg-failover")
             async with app.run_test(size=(100, 30)) as pilot:
                 await wait_for(pilot, lambda: screen_name(app) == "RunScreen")
                 rs = app.screen
@@ -93,9 +95,9 @@ def test_another_operators_lock_is_shown_and_nothing_runs(lab, tmp_path):  # noq
                 await pilot.press("a")
                 await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
                 await pilot.press("y")
-                await wait_for(pilot, lambda: rs.finished, timeout=30)
-                assert rs.model.outcome == "aborted"
-                assert all(not row.commands for row in rs.model.steps.values())
+                await wait_for(pilot, lambda: rs.ctl.finished, timeout=30)
+                assert rs.ctl.model.outcome == "aborted"
+                assert all(not row.commands for row in rs.ctl.model.steps.values())
         finally:
             await lock.release()
             await lock.transport.close()
@@ -119,14 +121,14 @@ def test_planned_switchover_on_the_lab_driven_by_key_presses(lab, tmp_path):  # 
     typed: list[str] = []
 
     async def go():
-        app = make_app(Backend(cluster_path=str(lab.cluster_path), audit_dir=audit), open_runbook="pg-failover")
+        app = make_app(Workspace(ClusterTarget(str(lab.cluster_path)), audit_dir=audit), open_runbook="pg-failover")
         async with app.run_test(size=(120, 40)) as pilot:
             await wait_for(pilot, lambda: screen_name(app) == "RunScreen")
             rs = app.screen
             await pilot.press("r")
-            while not rs.finished:
-                await wait_for(pilot, lambda: rs.finished or isinstance(app.screen, (ChoiceModal, ConfirmModal, TypedConfirmModal))
-                               or rs.question is not None, timeout=120, what="a question or the end")
+            while not rs.ctl.finished:
+                await wait_for(pilot, lambda: rs.ctl.finished or isinstance(app.screen, (ChoiceModal, ConfirmModal, TypedConfirmModal))
+                               or rs.ctl.question is not None, timeout=120, what="a question or the end")
                 if isinstance(app.screen, ChoiceModal):
                     ids = [o.id for o in app.screen.options]
                     await pilot.press(*(["down"] * ids.index("planned")), "enter")
@@ -135,11 +137,11 @@ def test_planned_switchover_on_the_lab_driven_by_key_presses(lab, tmp_path):  # 
                     await pilot.press(*app.screen.expected, "enter")
                 elif isinstance(app.screen, ConfirmModal):
                     await pilot.press("y")
-                elif rs.question is not None and rs.question.kind in ("failed", "gate_failed", "unknown") and not rs.finished:
-                    raise AssertionError(f"the run stopped at {rs.question.step_id}: {rs.question.kind}: {rs.question.detail}")
+                elif rs.ctl.question is not None and rs.ctl.question.kind in ("failed", "gate_failed", "unknown") and not rs.ctl.finished:
+                    raise AssertionError(f"the run stopped at {rs.ctl.question.step_id}: {rs.ctl.question.kind}: {rs.ctl.question.detail}")
                 # an approval's dialog is on its way: the question is set before the dialog is pushed
                 await pilot.pause(0.05)
-            assert rs.model.outcome == "done", rs.model.reason
+            assert rs.ctl.model.outcome == "done", rs.ctl.model.reason
         return True
 
     run(go())

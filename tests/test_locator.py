@@ -1,7 +1,7 @@
 """Key paths are found on their own lines, through tables, arrays of tables and inline tables."""
 from __future__ import annotations
 
-from hamn_tui.source.locator import TomlLocator
+from hamn_tui.inputs.locator import TomlLocator
 
 DOC = '''\
 # comment with [brackets] and = signs

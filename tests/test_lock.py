@@ -158,7 +158,7 @@ def test_unreachable_node_fails_or_is_skipped_when_asked(sshd, tmp_path):  # noq
     first, rest = text.split("[nodes.mn2]", 1)
     rest = rest.replace(f"port = {sshd.port}", f"port = {free_port()}", 1)
     (tmp_path / "bad.toml").write_text(first + "[nodes.mn2]" + rest)
-    from hamn_tui.inventory.loader import load_cluster
+    from hamn_tui.cluster.loader import load_cluster
 
     bad = load_cluster(tmp_path / "bad.toml")
     assert good.nodes["mn1"].port != bad.nodes["mn2"].port

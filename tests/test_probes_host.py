@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 
-from hamn_tui.inventory.loader import load_cluster
+from hamn_tui.cluster.loader import load_cluster
 from hamn_tui.probes.host import host_probes
 from hamn_tui.transport.local import LocalTransport
 from hamn_tui.transport.router import Router

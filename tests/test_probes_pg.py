@@ -11,7 +11,7 @@ from typing import Any, Callable
 import pytest
 
 from hamn_tui.probes.base import Reading
-from hamn_tui.probes.catalog import PROBES
+from hamn_tui.runbook.probe_specs import PROBES
 from hamn_tui.probes.pg import SPLIT_BRAIN, pg_probes, promote_verdict, read_pg
 
 from .pg_fixture import PG_USER, PgPair, fresh_pg_pair, pg_lab, pg_pair  # noqa: F401

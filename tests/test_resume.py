@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from hamn_tui.engine.journal import read_journal
+from hamn_tui.app.runs import read_run
 
 BOOK = """
 [runbook]
@@ -59,7 +59,7 @@ def test_kill_9_then_resume_repeats_nothing(tmp_path: Path):
     finally:
         subprocess.run(["pkill", "-f", "sleep 61.25"])
     [journal] = list(audit.glob("resumable-*"))  # the run's directory of audit log segments
-    contents = read_journal(journal)
+    contents = read_run(journal)
     assert contents.finished is None and contents.state.in_flight == "two" and contents.state.sent_in_flight
     assert (tmp_path / "count").read_text().split() == ["one", "two"]
 
@@ -74,7 +74,7 @@ def test_kill_9_then_resume_repeats_nothing(tmp_path: Path):
     done = hamn(str(book), "--headless", "--yes", "--resume", "--answer", "two=done:the sleep was only a wait", "--audit-dir", str(audit), cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert (tmp_path / "count").read_text().split() == ["one", "two", "three"]
-    final = read_journal(journal)
+    final = read_run(journal)
     assert final.finished == "done"
     assert final.state.outcomes == {"one": "done", "two": "done", "three": "done"}
     sent = [r["data"]["command"] for r in final.records if r["type"] == "command_sent"]
@@ -92,5 +92,5 @@ def test_torn_last_line_is_ignored_and_reported(tmp_path: Path):
     # cut the run_finished record in half, as a crash mid-write would
     cut = next(i for i, line in enumerate(lines) if b'"type":"run_finished"' in line)
     journal.write_bytes(b"\n".join(lines[:cut]) + b"\n" + lines[cut][: len(lines[cut]) // 2])
-    contents = read_journal(journal)
+    contents = read_run(journal)
     assert contents.torn and contents.finished is None and contents.resumable

@@ -9,14 +9,16 @@ from typing import Callable
 
 import pytest
 
-from hamn_tui.engine.events import ChecksEvaluated, CommandSent, Event, Note, QuestionAsked, StepFinished
-from hamn_tui.engine.journal import Journal, read_journal
-from hamn_tui.engine.operator import Answer, AutoOperator, Question, ScriptedOperator
+from hamn_tui.record.events import ChecksEvaluated, CommandSent, Event, Note, QuestionAsked, StepFinished
+from hamn_tui.app.runs import read_run
+from hamn_tui.audit.writer import AuditWriter
+from hamn_tui.engine.operator import AutoOperator, ScriptedOperator
+from hamn_tui.record.questions import Answer, Question
 from hamn_tui.engine.runner import Runner
 from hamn_tui.probes.host import host_probes
 from hamn_tui.runbook.context import RunContext, resolve_params
 from hamn_tui.runbook.loader import runbook_from_document
-from hamn_tui.source.toml_file import parse_toml_text
+from hamn_tui.inputs.toml_file import parse_toml_text
 from hamn_tui.transport.local import LocalTransport
 
 HEAD = """
@@ -34,7 +36,7 @@ def make(body: str, tmp: Path):
     return runbook_from_document(parse_toml_text(text, "t.toml"), None, "t")
 
 
-def run(rb, operator, tmp: Path, *, dry_run=False, sets=None, journal: Journal | None = None):
+def run(rb, operator, tmp: Path, *, dry_run=False, sets=None, journal: AuditWriter | None = None):
     events: list[Event] = []
     transport = LocalTransport()
     ctx = RunContext(resolve_params(rb, sets or {}, None))
@@ -344,11 +346,11 @@ def test_command_sent_is_on_disk_before_the_command_runs(tmp_path):
     run = "grep -c '\\"type\\":\\"command_sent\\"' {journal_file} > TMP/seen"
     mutating = false
     """, tmp_path)
-    journal = Journal(journal_file)
+    journal = AuditWriter(journal_file)
     run(rb, ScriptedOperator([]), tmp_path, journal=journal)
     journal.close()
     assert (tmp_path / "seen").read_text().strip() == "1"
-    contents = read_journal(journal_file)
+    contents = read_run(journal_file)
     assert contents.finished == "done" and contents.state.outcomes == {"look": "done"}
     assert [r["seq"] for r in contents.records] == list(range(len(contents.records)))
     assert all(json.loads(line) for line in journal_file.read_text().splitlines())

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from hamn_tui.catalog import shipped_runbooks
-from hamn_tui.inventory.loader import load_cluster
+from hamn_tui.runbook.library import shipped_runbooks
+from hamn_tui.cluster.loader import load_cluster
 from hamn_tui.runbook.loader import load_runbook
-from hamn_tui.source.toml_file import parse_toml_text
+from hamn_tui.inputs.toml_file import parse_toml_text
 from hamn_tui.runbook.loader import runbook_from_document
 
 from .conftest import REPO

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import time
 
-from hamn_tui.engine.events import event_data, event_type
+from hamn_tui.record.codec import event_data, event_type
 
 from .sim_support import run
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from hamn_tui.sim.scenario import scenario_names
-from hamn_tui.sim.session import Training
+from hamn_tui.sim.training import Training
 
 from .sim_support import run, sh
 

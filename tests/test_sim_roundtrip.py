@@ -19,7 +19,8 @@ from hamn_tui.probes.db2.probe import hadr_fields
 from hamn_tui.probes.db2.snapshot import parse_snapshot
 from hamn_tui.sim import actions
 from hamn_tui.sim.render import db2pd, dbcfg, hadr_truth, snapshot
-from hamn_tui.sim.session import Training
+from hamn_tui.app.targets import TrainingTarget, status_context
+from hamn_tui.sim.training import Training
 
 from .sim_support import sh
 
@@ -96,7 +97,7 @@ def test_db2pd_97_parses_to_the_simulated_state(name: str):
 @pytest.mark.parametrize("name", ["primary-peer", "standby-disconnected-peer", "standby-remote-catchup-pending"])
 def test_the_real_probe_reads_exactly_the_simulated_state(name: str, level: str):
     t, node, _ = _state(name, level)
-    probes = t.probes(t.status_context())
+    probes = TrainingTarget(t).probes(None, status_context(t.cluster))
     reading = asyncio.run(probes.read(node, "db2.hadr", {}))
     assert reading.error is None
     expected = hadr_fields(hadr_truth(t.sim, t.sim.nodes[node]), t.clock())
@@ -116,7 +117,7 @@ def test_standard_and_not_activated_round_trip():
     assert sh(t, "mn1", "db2start", user="xcatdb")[0] == 0
     inactive = parse_db2pd(db2pd(t.sim, t.sim.nodes["mn1"]))
     assert (inactive.activated, inactive.role, inactive.database) == (False, None, "XCATDB")
-    probe = asyncio.run(t.probes(t.status_context()).read("mn1", "db2.hadr", {}))
+    probe = asyncio.run(TrainingTarget(t).probes(None, status_context(t.cluster)).read("mn1", "db2.hadr", {}))
     assert dict(probe.fields) == {"activated": False}
 
 

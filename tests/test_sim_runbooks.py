@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import pytest
 
-from hamn_tui.catalog import shipped_runbooks
-from hamn_tui.sim.session import Training
+from hamn_tui.runbook.library import shipped_runbooks
+from hamn_tui.sim.training import Training
 
 from .sim_support import run, sh
 

@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from hamn_tui.cli_train import train
-from hamn_tui.inventory.loader import load_cluster
+from hamn_tui.cli.train import train
+from hamn_tui.cluster.loader import load_cluster
 from hamn_tui.sim.scenario import load_scenario, scenario_names
-from hamn_tui.sim.session import CLUSTER_FILE, Training
-from hamn_tui.source.problems import InputError
+from hamn_tui.sim.training import CLUSTER_FILE, Training
+from hamn_tui.inputs.problems import InputError
 
 REQUIRED = {"healthy", "standby-fails", "primary-fails", "primary-node-crash", "switch-roles-back", "peer-window-expired",
             "remote-catchup-pending", "backup-sql1035n", "diverged-logs", "split-brain", "network-partition"}

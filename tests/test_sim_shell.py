@@ -6,7 +6,7 @@ import asyncio
 import pytest
 
 from hamn_tui.sim.actions import crash_node
-from hamn_tui.sim.session import Training
+from hamn_tui.sim.training import Training
 from hamn_tui.transport.base import TransportError
 
 from .sim_support import sh

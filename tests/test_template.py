@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from hamn_tui.inventory.loader import load_cluster
+from hamn_tui.cluster.loader import load_cluster
 from hamn_tui.runbook.context import ParamError, RunContext, bind_roles, resolve_params
 from hamn_tui.runbook.model import Runbook
 from hamn_tui.runbook.template import REDACTED, Secret, TemplateError, quoted_placeholders, render

@@ -11,7 +11,7 @@ import pytest
 
 from hamn_tui.transport.base import Result, TransportError
 from hamn_tui.transport.local import LocalTransport
-from hamn_tui.transport.router import Router, fanout
+from hamn_tui.transport.router import Router, bounded
 from hamn_tui.transport.ssh import PidSniffer, SshTransport
 
 from .sshd_fixture import TEST_USER, free_port, sshd  # noqa: F401
@@ -258,8 +258,15 @@ def test_fanout_keeps_output_per_node_and_bounds_concurrency(sshd, tmp_path):  #
     async def go():
         t = Counting(SshTransport(cluster))
         try:
-            return await fanout(t, [*names, "nosuch"], 'for i in 1 2 3; do echo "$$ $i"; sleep 0.1; done',
-                                concurrency=2, on_output=lambda node, s, c: out.setdefault(node, []).append(c))
+            # the runner's group fan-out: one node's failure stops no other, output stays per node
+            async def one(node):
+                try:
+                    return await t.run(node, 'for i in 1 2 3; do echo "$$ $i"; sleep 0.1; done',
+                                       on_output=lambda s, c, node=node: out.setdefault(node, []).append(c))
+                except TransportError as exc:
+                    return exc
+
+            return await bounded([*names, "nosuch"], 2, one)
         finally:
             await t.close()
 

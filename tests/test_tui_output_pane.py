@@ -8,13 +8,13 @@ from pathlib import Path
 from textual.app import App, ComposeResult
 from textual.widgets import Log, Static
 
-from hamn_tui.engine.events import CommandFinished, OutputChunk, StepStarted
+from hamn_tui.record.events import CommandFinished, OutputChunk, StepStarted
 from hamn_tui.engine.operator import AutoOperator
 from hamn_tui.engine.runner import Runner
 from hamn_tui.probes.host import host_probes
 from hamn_tui.runbook.context import RunContext, resolve_params
 from hamn_tui.runbook.loader import runbook_from_document
-from hamn_tui.source.toml_file import parse_toml_text
+from hamn_tui.inputs.toml_file import parse_toml_text
 from hamn_tui.transport.local import LocalTransport
 from hamn_tui.tui.output_feed import OutputFeed
 from hamn_tui.tui.widgets.output_pane import OutputPane

@@ -17,7 +17,7 @@ def _run_screen(app):
 
 
 async def _until_modal_or_end(pilot, app, timeout=15.0):
-    await wait_for(pilot, lambda: screen_name(app).endswith("Modal") or _run_screen(app).finished or _run_screen(app).question, timeout,
+    await wait_for(pilot, lambda: screen_name(app).endswith("Modal") or _run_screen(app).ctl.finished or _run_screen(app).ctl.question, timeout,
                    "a question or the end of the run")
 
 
@@ -25,7 +25,7 @@ async def _abort(pilot, app):
     """Abort whatever the run is doing, as an operator would: close an open question, a, y."""
     rs = _run_screen(app)
     for _ in range(100):
-        if rs.finished:
+        if rs.ctl.finished:
             return
         title = getattr(app.screen, "title_text", "")
         if isinstance(app.screen, ConfirmModal) and title.startswith(("Abort", "Interrupt")):
@@ -67,16 +67,16 @@ def test_whole_training_failover_by_key_presses_then_its_audit_log_verifies(tmp_
                 elif name == "TypedConfirmModal":
                     answered.append(app.screen.expected)
                     await pilot.press(*app.screen.expected, "enter")
-                elif _run_screen(app).finished:
+                elif _run_screen(app).ctl.finished:
                     break
                 await wait_for(pilot, lambda: not screen_name(app).endswith("Modal") or True)
                 await pilot.pause(0.02)
             rs = _run_screen(app)
-            assert rs.model.outcome == "done", rs.model.reason
+            assert rs.ctl.model.outcome == "done", rs.ctl.model.reason
             assert answered == ["XCATDB"]
-            done, total = rs.model.progress()
+            done, total = rs.ctl.model.progress()
             assert done == total == 13
-            await wait_for(pilot, lambda: rs.audit_line, what="the audit log verified")
+            await wait_for(pilot, lambda: rs.ctl.audit_line, what="the audit log verified")
             assert "Audit log VALID" in str(app.screen.query_one("#decision").render())
         return True
 
@@ -106,12 +106,12 @@ def test_confirmation_defaults_to_no_and_nothing_runs(tmp_path):
             await _until_modal_or_end(pilot, app)
             assert isinstance(app.screen, ConfirmModal)
             assert app.screen.focused is not None and app.screen.focused.id == "no"
-            step = _run_screen(app).question.step_id
+            step = _run_screen(app).ctl.question.step_id
             await pilot.press("enter")
             await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmModal), what="the modal closes")
             rs = _run_screen(app)
-            assert rs.question is not None and rs.question.step_id == step  # still waiting
-            assert rs.model.steps[step].commands == []
+            assert rs.ctl.question is not None and rs.ctl.question.step_id == step  # still waiting
+            assert rs.ctl.model.steps[step].commands == []
             assert "WAITING FOR YOU" in str(rs.query_one("#decision").render())
             assert rs.check_action("run", ()) and rs.check_action("retry", ()) is None
             await pilot.press("n")  # not an answer on the run screen: notes need a running run (it is) → modal
@@ -121,13 +121,13 @@ def test_confirmation_defaults_to_no_and_nothing_runs(tmp_path):
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the question again")
             await pilot.press("escape")
             await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmModal))
-            assert rs.model.steps[step].commands == []
+            assert rs.ctl.model.steps[step].commands == []
             await pilot.press("a")
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="abort dialog")
             assert app.screen.focused.id == "no"
             await pilot.press("y")
-            await wait_for(pilot, lambda: rs.finished, what="the run ends")
-            assert rs.model.outcome == "aborted"
+            await wait_for(pilot, lambda: rs.ctl.finished, what="the run ends")
+            assert rs.ctl.model.outcome == "aborted"
         return True
 
     run(go())
@@ -158,15 +158,15 @@ def test_typed_confirmation_needs_the_exact_text(tmp_path):
             assert "does not match" in str(modal.query_one("#error").render())
             assert modal.query_one("#go").disabled
             rs = _run_screen(app)
-            assert rs.model.steps["takeover"].commands == []
+            assert rs.ctl.model.steps["takeover"].commands == []
             assert "on mn2 (standby) as xcatdb" in str(rs.query_one("#step-detail-text").render())  # the node the role is bound to
             for _ in range(6):
                 await pilot.press("backspace")
             await pilot.press(*"XCATDB")
             assert not modal.query_one("#go").disabled
             await pilot.press("enter")
-            await wait_for(pilot, lambda: rs.model.steps["takeover"].commands, what="the takeover command sent")
-            assert "takeover hadr on database XCATDB" in rs.model.steps["takeover"].commands[0].command
+            await wait_for(pilot, lambda: rs.ctl.model.steps["takeover"].commands, what="the takeover command sent")
+            assert "takeover hadr on database XCATDB" in rs.ctl.model.steps["takeover"].commands[0].command
         return True
 
     run(go())
@@ -183,8 +183,8 @@ def test_skip_requires_a_reason_and_records_it(tmp_path):
             await open_runbook(pilot, "db2-hadr-setup")
             await pilot.press("r")
             rs = _run_screen(app)
-            await wait_for(pilot, lambda: rs.question is not None and rs.question.kind in ("failed", "gate_failed"), what="a failed step")
-            step = rs.question.step_id
+            await wait_for(pilot, lambda: rs.ctl.question is not None and rs.ctl.question.kind in ("failed", "gate_failed"), what="a failed step")
+            step = rs.ctl.question.step_id
             assert "WAITING FOR YOU" in str(rs.query_one("#decision").render())
             # the footer offers what this question accepts, dims the rest
             assert rs.check_action("skip", ()) and rs.check_action("retry", ()) and rs.check_action("rollback", ())
@@ -197,8 +197,8 @@ def test_skip_requires_a_reason_and_records_it(tmp_path):
             assert isinstance(app.screen, ReasonModal)
             assert "reason is required" in str(app.screen.query_one("#error").render())
             await pilot.press(*"checked by hand: pair already set up", "enter")
-            await wait_for(pilot, lambda: rs.model.steps[step].status == "skipped", what="the step skipped")
-            assert "checked by hand" in rs.model.steps[step].reason
+            await wait_for(pilot, lambda: rs.ctl.model.steps[step].status == "skipped", what="the step skipped")
+            assert "checked by hand" in rs.ctl.model.steps[step].reason
             await _abort(pilot, app)
         return True
 
@@ -225,14 +225,14 @@ def test_resume_prompt_for_an_unfinished_run(tmp_path):
             await pilot.press("enter")  # not now
             await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmModal))
             rs = _run_screen(app)
-            assert not rs.started
+            assert not rs.ctl.started
             assert "unfinished run" in str(rs.query_one("#decision").render())
             await pilot.press("r")
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal) and "Resume" in app.screen.title_text)
             await pilot.press("y")
-            await wait_for(pilot, lambda: rs.started and (rs.question is not None or rs.finished))
-            assert rs.model.steps["reach-nodes"].status == "done"  # done before: not run again
-            assert rs.prepared.resumed_from is not None
+            await wait_for(pilot, lambda: rs.ctl.started and (rs.ctl.question is not None or rs.ctl.finished))
+            assert rs.ctl.model.steps["reach-nodes"].status == "done"  # done before: not run again
+            assert rs.ctl.session.resumed_from is not None
             await _abort(pilot, app)
         return True
 

@@ -11,8 +11,9 @@ from pathlib import Path
 from rich.console import Console
 from textual.widgets import OptionList
 
-from hamn_tui.engine.operator import Answer, Question
-from hamn_tui.tui.backend import Backend
+from hamn_tui.app.targets import ClusterTarget, TrainingTarget
+from hamn_tui.app.workspace import Workspace
+from hamn_tui.record.questions import Answer, Question
 from hamn_tui.tui.bridge import QuestionPending
 from hamn_tui.tui.launch import make_app
 from hamn_tui.tui.modals import ChoiceModal, ConfirmModal, ReasonModal, TypedConfirmModal
@@ -83,8 +84,8 @@ def test_home_shows_unknown_as_unknown_when_the_primary_is_down(tmp_path):
 
 
 # --- status polling ----------------------------------------------------------------------------------
-class SlowBackend(Backend):
-    """A training backend whose readings take 0.3 s and count how many overlap."""
+class SlowWorkspace(Workspace):
+    """A training workspace whose readings take 0.3 s and count how many overlap."""
 
     def __init__(self, *a, **kw):
         super().__init__(*a, **kw)
@@ -102,9 +103,9 @@ class SlowBackend(Backend):
 
 
 def test_status_polling_never_overlaps_and_pauses_behind_a_modal(tmp_path):
-    from hamn_tui.sim.session import Training
+    from hamn_tui.sim.training import Training
 
-    backend = SlowBackend(training=Training("healthy"), audit_dir=tmp_path / "runs")
+    backend = SlowWorkspace(TrainingTarget(Training("healthy")), audit_dir=tmp_path / "runs")
 
     async def go():
         app = make_app(backend, poll_s=0.05)  # polls far faster than a reading takes
@@ -150,7 +151,7 @@ def test_help_lists_every_binding_and_palette_runs_actions(tmp_path):
 
 # --- review ------------------------------------------------------------------------------------------
 def _review(path: Path):
-    return make_app(Backend(use_cluster=False), review=path)
+    return make_app(Workspace.reviewing(), review=path)
 
 
 def test_review_shows_verification_first_then_steps_with_outputs(tmp_path):
@@ -222,7 +223,7 @@ mutating = false
 def _local_app(tmp_path: Path):
     path = tmp_path / "local-demo.toml"
     path.write_text(LOCAL_RUNBOOK)
-    return make_app(Backend(use_cluster=False, audit_dir=tmp_path / "runs"), open_runbook=str(path)), path
+    return make_app(Workspace(ClusterTarget(None), audit_dir=tmp_path / "runs"), open_runbook=str(path)), path
 
 
 def test_choice_then_interrupt_a_running_command_makes_its_outcome_unknown(tmp_path):
@@ -236,26 +237,26 @@ def test_choice_then_interrupt_a_running_command_makes_its_outcome_unknown(tmp_p
             await wait_for(pilot, lambda: isinstance(app.screen, ChoiceModal), what="the choice")
             await pilot.press("escape")  # not now: the run keeps waiting
             await wait_for(pilot, lambda: screen_name(app) == "RunScreen")
-            assert rs.question is not None and rs.question.kind == "choice"
+            assert rs.ctl.question is not None and rs.ctl.question.kind == "choice"
             await pilot.press("r")
             await wait_for(pilot, lambda: isinstance(app.screen, ChoiceModal))
             await pilot.press("down", "enter")
-            await wait_for(pilot, lambda: rs.model.steps["pick"].choice == "slow", what="choice recorded")
-            await wait_for(pilot, lambda: rs.model.steps["long"].commands, what="the long command started")
+            await wait_for(pilot, lambda: rs.ctl.model.steps["pick"].choice == "slow", what="choice recorded")
+            await wait_for(pilot, lambda: rs.ctl.model.steps["long"].commands, what="the long command started")
             started = time.monotonic()
             await pilot.press("a")
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal) and app.screen.title_text.startswith("Interrupt"))
             await pilot.press("y")
-            await wait_for(pilot, lambda: rs.question is not None and rs.question.kind == "unknown", what="the unknown-outcome question")
+            await wait_for(pilot, lambda: rs.ctl.question is not None and rs.ctl.question.kind == "unknown", what="the unknown-outcome question")
             assert time.monotonic() - started < 10  # the 30 s sleep was stopped
-            assert rs.model.steps["long"].commands[0].ending == "cancelled"
+            assert rs.ctl.model.steps["long"].commands[0].ending == "cancelled"
             assert "OUTCOME UNKNOWN" in str(rs.query_one("#decision").render())
             await pilot.press("d")  # it happened? needs a reason
             await wait_for(pilot, lambda: isinstance(app.screen, ReasonModal))
             await pilot.press(*"looked at the console", "enter")
-            await wait_for(pilot, lambda: rs.finished, what="the run ends")
-            assert rs.model.steps["long"].status == "done"
-            assert "looked at the console" in rs.model.steps["long"].reason
+            await wait_for(pilot, lambda: rs.ctl.finished, what="the run ends")
+            assert rs.ctl.model.steps["long"].status == "done"
+            assert "looked at the console" in rs.ctl.model.steps["long"].reason
         return True
 
     run(go())
@@ -345,7 +346,7 @@ mutating = false
 def test_rollback_shows_its_plan_then_undoes_and_a_note_reaches_the_audit_log(tmp_path):
     path = _rollback_runbook(tmp_path)
     audit = tmp_path / "runs"
-    app = make_app(Backend(use_cluster=False, audit_dir=audit), open_runbook=str(path))
+    app = make_app(Workspace(ClusterTarget(None), audit_dir=audit), open_runbook=str(path))
 
     async def go():
         async with app.run_test(size=(80, 24)) as pilot:
@@ -354,7 +355,7 @@ def test_rollback_shows_its_plan_then_undoes_and_a_note_reaches_the_audit_log(tm
             await pilot.press("r")
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the confirmation of the change")
             await pilot.press("y")
-            await wait_for(pilot, lambda: rs.question is not None and rs.question.kind == "failed", what="the failure")
+            await wait_for(pilot, lambda: rs.ctl.question is not None and rs.ctl.question.kind == "failed", what="the failure")
             assert (tmp_path / "made").exists()
             assert "exit status 3" in str(rs.query_one("#decision").render())
             await pilot.press("n")
@@ -367,9 +368,9 @@ def test_rollback_shows_its_plan_then_undoes_and_a_note_reaches_the_audit_log(tm
             assert "make:" in plan and f"rm {tmp_path / 'made'}" in plan
             assert app.screen.focused.id == "no"
             await pilot.press("y")
-            await wait_for(pilot, lambda: rs.finished, what="the run ends")
-            assert rs.model.steps["make"].status == "rolled_back"
-            assert rs.model.outcome == "failed"
+            await wait_for(pilot, lambda: rs.ctl.finished, what="the run ends")
+            assert rs.ctl.model.steps["make"].status == "rolled_back"
+            assert rs.ctl.model.outcome == "failed"
         return True
 
     run(go())
@@ -385,10 +386,10 @@ def test_rollback_shows_its_plan_then_undoes_and_a_note_reaches_the_audit_log(tm
 
 
 def test_sixteen_colour_mode_uses_the_terminals_palette(tmp_path):
-    from hamn_tui.sim.session import Training
+    from hamn_tui.sim.training import Training
 
     async def go():
-        app = make_app(Backend(training=Training("healthy"), audit_dir=tmp_path / "runs"), ansi_color=True)
+        app = make_app(Workspace(TrainingTarget(Training("healthy")), audit_dir=tmp_path / "runs"), ansi_color=True)
         async with app.run_test(size=(80, 24)) as pilot:
             await wait_for(pilot, lambda: screen_name(app) == "HomeScreen")
             assert app.theme == "ansi-dark" and app.ansi_color
@@ -423,7 +424,7 @@ def test_after_a_failover_the_plan_uses_the_live_roles(tmp_path):
             assert app.live_roles() == {"primary": "mn2", "standby": "mn1"}
             await open_runbook(pilot, "failover-planned")
             rs = app.screen
-            assert rs.model.steps["takeover"].node == "mn1" and rs.model.steps["takeover"].role == "standby"
+            assert rs.ctl.model.steps["takeover"].node == "mn1" and rs.ctl.model.steps["takeover"].role == "standby"
             assert "primary=mn2 standby=mn1 (live status)" in str(rs.query_one("#run-header").render())
         return True
 

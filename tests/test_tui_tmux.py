@@ -117,10 +117,11 @@ def term(tmp_path: Path):
 
 def _index_of(runbook_id: str) -> int:
     """Where the home screen lists a runbook on the training cluster (its own order)."""
-    from hamn_tui.sim.session import Training
-    from hamn_tui.tui.backend import Backend
+    from hamn_tui.sim.training import Training
+    from hamn_tui.app.targets import TrainingTarget
+    from hamn_tui.app.workspace import Workspace
 
-    ids = [rb.runbook.id for _, rb in Backend(training=Training("healthy", seed=0), audit_dir=Path("/nonexistent")).runbooks()[0]]
+    ids = [rb.runbook.id for _, rb in Workspace(TrainingTarget(Training("healthy", seed=0)), audit_dir=Path("/nonexistent")).runbooks()[0]]
     return ids.index(runbook_id)
 
 

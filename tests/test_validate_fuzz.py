@@ -7,10 +7,10 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from hamn_tui.inventory.model import Cluster
+from hamn_tui.cluster.model import Cluster
 from hamn_tui.runbook.loader import runbook_from_data
-from hamn_tui.source.problems import Problems
-from hamn_tui.validate import validate_paths
+from hamn_tui.inputs.problems import Problems
+from hamn_tui.runbook.validate import validate_paths
 
 from .conftest import LOCATED, MINIMAL, REPO
 
@@ -91,8 +91,8 @@ def test_random_structures_never_raise(data: dict):
 def test_random_cluster_structures_never_raise(data: dict):
     from pydantic import ValidationError
 
-    from hamn_tui.inventory.loader import check_cluster
-    from hamn_tui.source.schema_errors import add_validation_errors
+    from hamn_tui.cluster.loader import check_cluster
+    from hamn_tui.inputs.schema_errors import add_validation_errors
 
     problems = Problems("c.toml")
     try:

@@ -7,13 +7,14 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from hamn_tui.sim.session import Training
-from hamn_tui.tui.backend import Backend
+from hamn_tui.sim.training import Training
+from hamn_tui.app.targets import TrainingTarget
+from hamn_tui.app.workspace import Workspace
 from hamn_tui.tui.launch import make_app
 
 
 def training_app(audit_dir: Path, scenario: str = "healthy", **kw: Any):
-    backend = Backend(training=Training(scenario, seed=0), audit_dir=audit_dir, label=f"scenario {scenario}")
+    backend = Workspace(TrainingTarget(Training(scenario, seed=0), label=f"scenario {scenario}"), audit_dir=audit_dir)
     return make_app(backend, **kw)
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
+from ..settings import settings
 from . import sshsig
 
 AGENT_TIMEOUT_S = 120.0
@@ -133,8 +134,7 @@ def _check_private(p: Path) -> None:
 
 
 def config_dir() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "hamn"
+    return settings().config_dir
 
 
 def installation_key(host: str | None = None) -> Signer:
@@ -189,7 +189,7 @@ def _in_thread(make: Callable[[], Awaitable[Any]], timeout: float = AGENT_TIMEOU
 
 def agent_keys() -> list[bytes]:
     """Public key blobs the agent holds that hamn can use (Ed25519 first, then RSA)."""
-    if not os.environ.get("SSH_AUTH_SOCK"):
+    if not settings().ssh_agent:
         return []
 
     async def listing() -> list[bytes]:

@@ -127,7 +127,7 @@ def describe(rec: dict[str, Any]) -> str:
     return k
 
 
-def _output(store: OutputStore, sha: str, size: int) -> tuple[str, str]:
+def stored_output(store: OutputStore, sha: str, size: int) -> tuple[str, str]:
     """The stored text (control sequences removed) and a note when it was cut for the report."""
     if not size:
         return "", ""
@@ -175,52 +175,6 @@ def facts(view: View) -> list[tuple[str, str]]:
         ("Segments", f"{len(rep.segments)} (a new one after each resume)"),
     ]
     return out
-
-
-# --- the Rich timeline ---------------------------------------------------------------------------
-def show_timeline(path: Path, allowed_signers: Path | None = None, with_output: bool = False) -> int:
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.panel import Panel
-    from rich.table import Table
-
-    view = build(path, allowed_signers)
-    console = Console(highlight=False)
-    colour = {"VALID": "green", "INVALID": "red", "INCOMPLETE": "yellow"}[view.report.status]
-    info = Table.grid(padding=(0, 2))
-    info.add_column(style="bold")
-    info.add_column()
-    for label, value in facts(view):
-        info.add_row(escape(label), escape(neutralise(value)))
-    console.print(Panel(info, title=f"[bold {colour}]{view.report.status}[/]", border_style=colour))
-    for note in view.report.notes:
-        console.print(f"[dim]note: {escape(neutralise(note))}[/]")
-    table = Table(title="timeline", expand=True, show_lines=False)
-    table.add_column("seg/rec", no_wrap=True, style="dim")
-    table.add_column("time (UTC)", no_wrap=True)
-    table.add_column("what", no_wrap=True)
-    table.add_column("detail", overflow="fold")
-    style = {"answered": "bold cyan", "question_asked": "cyan", "command_sent": "bold", "step_finished": "green", "run_finished": "bold",
-             "rollback_started": "magenta", "rollback_finished": "magenta", "lock_event": "yellow", "log_open": "dim", "log_close": "dim"}
-    store = OutputStore(Path(path if Path(path).is_dir() else Path(path).parent) / "outputs")
-    for seg_no, seg in enumerate(view.report.segments):
-        for rec in seg.records:
-            if rec["type"] == "checkpoint":
-                continue
-            text = describe(rec)
-            if rec["type"] == "step_finished" and rec["data"]["outcome"] != "done":
-                st = "red"
-            else:
-                st = style.get(rec["type"], "")
-            table.add_row(f"{seg_no}/{rec['seq']}", rec["ts"][11:23], rec["type"], f"[{st}]{escape(neutralise(text))}[/]" if st else escape(neutralise(text)))
-            if with_output and rec["type"] == "command_finished":
-                for stream in ("stdout", "stderr"):
-                    body, note = _output(store, rec["data"][f"{stream}_sha256"], rec["data"][f"{stream}_size"])
-                    if body:
-                        table.add_row("", "", f"  {stream}", escape(body.rstrip("\n") + (f"\n[{note}]" if note else "")))
-    console.print(table)
-    console.print(f"[bold {colour}]{escape(view.report.line)}[/]")
-    return view.report.exit_code
 
 
 # --- the exported report -------------------------------------------------------------------------
@@ -312,7 +266,7 @@ def _markdown(view: View, store: OutputStore) -> str:
             continue
         o.append(_md_cell(describe({"type": "command_finished", "data": f})))
         for stream in ("stdout", "stderr"):
-            body, note = _output(store, f[f"{stream}_sha256"], f[f"{stream}_size"])
+            body, note = stored_output(store, f[f"{stream}_sha256"], f[f"{stream}_size"])
             o += ["", f"{stream}: {f[f'{stream}_size']} bytes, SHA-256 `{f[f'{stream}_sha256']}`" + (f" ({f['redactions']} secret values redacted)" if f["redactions"] and stream == "stdout" else "")]
             if body:
                 o += ["", _fence(body.rstrip("\n"))] + ([f"", f"_{_md_cell(note)}_"] if note else [])
@@ -361,7 +315,7 @@ def _html(view: View, store: OutputStore) -> str:
             continue
         h.append(f"<p>{e(describe({'type': 'command_finished', 'data': f}))}</p>")
         for stream in ("stdout", "stderr"):
-            body, note = _output(store, f[f"{stream}_sha256"], f[f"{stream}_size"])
+            body, note = stored_output(store, f[f"{stream}_sha256"], f[f"{stream}_size"])
             red = f" ({f['redactions']} secret values redacted)" if f["redactions"] and stream == "stdout" else ""
             h.append(f"<p class=dim>{stream}: {f[f'{stream}_size']} bytes, SHA-256 <code>{e(f[f'{stream}_sha256'])}</code>{red}</p>")
             if body:

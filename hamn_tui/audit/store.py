@@ -14,51 +14,11 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
-from ..runbook.template import REDACTED
+from ..record.redact import Redactor
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
-
-
-class Redactor:
-    """Replaces every secret value by ****** in text and in byte streams."""
-
-    def __init__(self, secrets: Iterable[str] = ()):
-        values = sorted({s for s in secrets if s}, key=len, reverse=True)
-        self.texts = values
-        self.raw = [v.encode("utf-8") for v in values]
-        self.keep = max((len(b) for b in self.raw), default=1) - 1
-        """Bytes a stream holds back: a secret may be split across two chunks."""
-
-    def __bool__(self) -> bool:
-        return bool(self.texts)
-
-    def text(self, s: str) -> str:
-        for v in self.texts:
-            if v in s:
-                s = s.replace(v, REDACTED)
-        return s
-
-    def bytes_(self, b: bytes) -> tuple[bytes, int]:
-        n = 0
-        for v in self.raw:
-            c = b.count(v)
-            if c:
-                n += c
-                b = b.replace(v, REDACTED.encode())
-        return b, n
-
-    def deep(self, value: Any) -> Any:
-        if not self.texts:
-            return value
-        if isinstance(value, str):
-            return self.text(value)
-        if isinstance(value, dict):
-            return {self.text(k): self.deep(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self.deep(v) for v in value]
-        return value
 
 
 class OutputStore:

@@ -21,16 +21,18 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .. import __version__
-from ..engine.events import (
+from ..record.events import (
     Answered, CommandFinished, CommandSent, Event, LockEvent, OutputChunk, QuestionAsked, RollbackFinished, RunFinished,
-    RunStarted, StepFinished, StepSkipped, event_data, event_type,
+    RunStarted, StepFinished, StepSkipped,
 )
+from ..record.codec import encode, event_type
 from . import FORMAT_VERSION, NAMESPACE, sshsig
 from .canon import CanonError, canonical, jsonable, mono_us, now_ts
 from .errors import AuditError
 from .keys import Signer, SigningKeyError, resolve_signer, session_key
 from .records import ZERO, signed_view
-from .store import EMPTY_SHA256, CommandCapture, OutputStore, Redactor
+from ..record.redact import Redactor
+from .store import EMPTY_SHA256, CommandCapture, OutputStore
 
 CHECKPOINT_EVERY = 64
 SYNC_EVERY_S = 1.0
@@ -111,8 +113,8 @@ class AuditWriter:
             return
         if self.fd is None:
             self._open(event)
-        kind = event_type(event)
-        data = jsonable(event_data(event))
+        kind, data = encode(event)
+        data = jsonable(data)
         sync = isinstance(event, DURABLE)
         if isinstance(event, RunStarted):
             data["tool_version"] = __version__

@@ -12,7 +12,7 @@ from typing import Any, Awaitable, Callable, Sequence
 from ..probes.base import ProbeSource
 from ..runbook.context import RunContext
 from ..runbook.model import Check
-from .events import CheckOutcome
+from ..record.events import CheckOutcome
 
 Sleep = Callable[[float], Awaitable[None]]
 _MISSING = object()

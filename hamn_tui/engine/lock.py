@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Iterable
 
+from ..settings import LOCK_DIR
 from ..transport.base import Transport, TransportError
 
 _MARK = "hamn-lock:"
@@ -59,7 +60,7 @@ def _safe(name: str) -> str:
 class ClusterLock:
     """The lock over `nodes` of cluster `cluster_name`, taken through `transport`."""
 
-    def __init__(self, transport: Transport, nodes: Iterable[str], cluster_name: str, lock_dir: str = "/var/lock"):
+    def __init__(self, transport: Transport, nodes: Iterable[str], cluster_name: str, lock_dir: str = LOCK_DIR):
         self.transport = transport
         self.nodes = sorted(set(nodes))
         self.cluster_name = cluster_name

@@ -11,37 +11,27 @@ import asyncio
 import dataclasses
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Literal, Sequence
 
+from ..record.fold import RunState
+from ..record.redact import REDACTED
 from ..runbook.context import RunContext
 from ..runbook.model import Runbook, Step, When
 from ..transport.base import Result, Transport, TransportError
 from ..transport.router import bounded
 from .checks import CheckEvaluator, Sleep
-from .events import (
+from ..record.events import (
     Answered, Captured, CheckOutcome, ChecksEvaluated, CommandFinished, CommandSent, Event, LockEvent, Note,
     OutputChunk, QuestionAsked, RollbackFinished, RollbackStarted, RunFinished, RunOutcome, RunStarted,
     StepFinished, StepOutcome, StepSkipped, StepStarted, Subscriber,
 )
-from .operator import Answer, InvalidAnswer, NoAnswer, Operator, Option, Question, check_answer
+from ..record.questions import Answer, InvalidAnswer, Option, Question, check_answer
+from .operator import NoAnswer, Operator
 
 MAX_REFUSED_ANSWERS = 50
 MAX_KEPT_OUTPUT = 16 * 1024 * 1024
 """Output kept in memory per command for `expect` and `capture` (the full output goes to the subscribers)."""
-
-
-@dataclass
-class RunState:
-    """What a run has decided so far; the journal rebuilds it on resume."""
-
-    outcomes: dict[str, StepOutcome] = field(default_factory=dict)
-    choices: dict[str, str] = field(default_factory=dict)
-    captured: dict[str, str] = field(default_factory=dict)
-    in_flight: str | None = None
-    """A step that started and did not finish before the last run stopped."""
-    sent_in_flight: bool = False
-    """Whether a command of that step was sent (its outcome is then unknown)."""
 
 
 Flow = Literal["continue", "retry", "stop"]
@@ -129,7 +119,7 @@ class Runner:
 
     # --- the run -------------------------------------------------------------------------------
     async def run(self) -> RunOutcome:
-        safe_params = {k: ("******" if self.rb.params[k].type == "secret" else v) for k, v in self.ctx.params.items()}
+        safe_params = {k: (REDACTED if self.rb.params[k].type == "secret" else v) for k, v in self.ctx.params.items()}
         self.emit(RunStarted(self.run_id, self.rb.runbook.id, self.rb.runbook.version, self.runbook_sha256, self.runbook_path,
                              safe_params, self.ctx.cluster.cluster.name if self.ctx.cluster else None, dict(self.ctx.roles),
                              self.operator_name, self.dry_run, self.training, self.resumed))
@@ -509,27 +499,47 @@ class Runner:
         return result, b"".join(kept).decode("utf-8", "replace")
 
     # --- rollback --------------------------------------------------------------------------------
+    def _to_undo(self) -> tuple[list[Step], str | None]:
+        """Done steps with a rollback, newest first, down to (not through) the last irreversible
+        one — and that step's id, where undoing stops (None: nothing irreversible was done)."""
+        by_id = {s.id: s for s in self.rb.steps}
+        steps: list[Step] = []
+        for sid in reversed([sid for sid, o in self.state.outcomes.items() if o == "done" and sid in by_id]):
+            step = by_id[sid]
+            if step.irreversible:
+                return steps, sid
+            if step.rollback is not None:
+                steps.append(step)
+        return steps, None
+
+    def rollback_plan(self) -> list[tuple[str, str]]:
+        """What `rollback()` would run now: (step, command as shown), in order — for the operator to see first."""
+        steps, stop = self._to_undo()
+        plan: list[tuple[str, str]] = []
+        for step in steps:
+            rb = step.rollback
+            assert rb is not None
+            node = self.ctx.roles.get(rb.node or step.node, rb.node or step.node)
+            plan.extend((step.id, self.ctx.shown(r, node)) for r in _commands(rb.run))
+        if stop is not None:
+            plan.append((stop, "(irreversible: rollback stops here)"))
+        return plan or [("", "(nothing to undo)")]
+
     async def rollback(self) -> list[tuple[str, bool]]:
         """Undo done steps in reverse order, down to (not through) the last irreversible one.
 
         A failing rollback is reported and the next one still runs.
         """
         report: list[tuple[str, bool]] = []
-        by_id = {s.id: s for s in self.rb.steps}
-        done = [sid for sid, o in self.state.outcomes.items() if o == "done" and sid in by_id]
-        for sid in reversed(done):
-            step = by_id[sid]
-            if step.irreversible:
-                self.emit(Note(f"rollback stops at {sid}: it is irreversible", sid))
-                break
-            if step.rollback is None:
-                continue
+        steps, stop = self._to_undo()
+        for step in steps:
+            sid, rb = step.id, step.rollback
+            assert rb is not None
             self.emit(RollbackStarted(sid))
-            rb = step.rollback
             nodes = self._nodes(rb.node or step.node)
             ok = True
             reason = ""
-            for text in ([rb.run] if isinstance(rb.run, str) else rb.run):
+            for text in _commands(rb.run):
                 results = await self._run_everywhere(step, text, nodes, rb.user or step.user, rb.timeout_s, rollback=True)
                 bad = [f"{n}: {r if isinstance(r, TransportError) else (r.error or r.ending + ' ' + str(r.exit_status))}" for n, (r, _) in results.items() if isinstance(r, TransportError) or not r.ok]
                 if bad:
@@ -538,7 +548,13 @@ class Runner:
             self.state.outcomes[sid] = "rolled_back" if ok else self.state.outcomes[sid]
             self.emit(RollbackFinished(sid, ok, reason))
             report.append((sid, ok))
+        if stop is not None:
+            self.emit(Note(f"rollback stops at {stop}: it is irreversible", stop))
         return report
+
+
+def _commands(run: str | Sequence[str]) -> list[str]:
+    return [run] if isinstance(run, str) else list(run)
 
 
 class _Aborted(Exception):

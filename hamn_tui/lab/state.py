@@ -6,13 +6,14 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..settings import settings
+
 STATE_FILE = "state.json"
 
 
 def default_dir() -> Path:
     """$XDG_STATE_HOME/hamn/lab (else ~/.local/state/hamn/lab): beside hamn's audit logs."""
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    return Path(base) / "hamn" / "lab"
+    return settings().state_dir / "lab"
 
 
 @dataclass

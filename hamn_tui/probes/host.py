@@ -6,7 +6,7 @@ import shlex
 import time
 from typing import Any, Callable, Mapping
 
-from ..inventory.model import Cluster
+from ..cluster.model import Cluster
 from ..transport.base import Result, Transport, TransportError
 from .base import ProbeSet, Reading
 

@@ -19,7 +19,7 @@ import re
 import socket
 from typing import Any, Callable, Mapping
 
-from ..inventory.model import Cluster
+from ..cluster.model import Cluster
 from .base import ProbeSet, Reading
 
 CONNECT_TIMEOUT_S = 5

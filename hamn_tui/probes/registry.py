@@ -1,7 +1,7 @@
 """Every probe a run on this cluster can use: host probes, plus DB2's or PostgreSQL's."""
 from __future__ import annotations
 
-from ..inventory.model import Cluster
+from ..cluster.model import Cluster
 from ..runbook.context import RunContext
 from ..transport.base import Transport
 from .base import ProbeSet

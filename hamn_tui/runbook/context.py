@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from ..inventory.model import Cluster, Node
+from ..cluster.model import Cluster, Node
 from .model import Runbook
 from .names import cluster_values
 from .params import check_value

@@ -6,10 +6,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..inventory.model import Cluster
-from ..source.problems import InputError, Problems
-from ..source.schema_errors import add_validation_errors
-from ..source.toml_file import TomlDocument, read_toml
+from ..cluster.model import Cluster
+from ..inputs.problems import InputError, Problems
+from ..inputs.schema_errors import add_validation_errors
+from ..inputs.toml_file import TomlDocument, read_toml
 from .model import Runbook
 from .rules import check_rules
 

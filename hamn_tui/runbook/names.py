@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ..inventory.model import Cluster, ClusterMeta, Node
+from ..cluster.model import Cluster, ClusterMeta, Node
 
 NAMESPACES = ("params", "captured", "cluster", "nodes", "node")
 ROLES = ("primary", "standby")
@@ -56,7 +56,7 @@ def cluster_paths() -> list[str]:
 
 def known_name_problem(name: str, params: set[str], captured: set[str]) -> str | None:
     """None when the name can be resolved at run time, else why not (with a did-you-mean)."""
-    from ..source.problems import did_you_mean
+    from ..inputs.problems import did_you_mean
 
     head, _, rest = name.partition(".")
     if head == "params":

@@ -6,9 +6,9 @@ steps, secrets never written into commands, and templates that resolve and stay 
 from __future__ import annotations
 
 import re
-from ..inventory.model import Cluster
-from ..probes.catalog import PROBES
-from ..source.problems import Problems, did_you_mean
+from ..cluster.model import Cluster
+from .probe_specs import PROBES
+from ..inputs.problems import Problems, did_you_mean
 from .model import Check, Runbook, Step, When
 from .names import known_name_problem
 from .params import check_value

@@ -12,11 +12,11 @@ import shlex
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping
 
+from ..record.redact import REDACTED
+
 NAME = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_-]+)*"
 _PLACEHOLDER = re.compile(r"\{\{\s*(?P<name>" + NAME + r")\s*\}\}")
 _OPEN = re.compile(r"\{\{")
-
-REDACTED = "******"
 
 
 class Secret:

@@ -1,5 +1,5 @@
 """Training mode: a simulated xCAT HAMN pair with DB2 HADR, behind the same Transport as SSH.
 
-`session.Training(scenario, seed=…)` gives a run everything it needs (transport, probes, virtual
-sleep and clock, fault triggers); see that module for how `hamn run` / `hamn status` use it.
+`training.Training(scenario, seed=…)` is the simulated cluster, its virtual clock and its fault
+triggers; `app.targets.TrainingTarget` runs runbooks and reads status on it.
 """

@@ -8,7 +8,7 @@ starting pair is exactly what those commands produce; then 20 minutes of workloa
 """
 from __future__ import annotations
 
-from ..inventory.model import Cluster
+from ..cluster.model import Cluster
 from .cluster import CONSOLE, MN, SN, Service, SimCluster, SimNode
 from .clock import VirtualClock
 from .db2 import Database

@@ -17,9 +17,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..source.problems import InputError, Problems, did_you_mean
-from ..source.schema_errors import add_validation_errors
-from ..source.toml_file import read_toml
+from ..inputs.problems import InputError, Problems, did_you_mean
+from ..inputs.schema_errors import add_validation_errors
+from ..inputs.toml_file import read_toml
 
 SCENARIO_DIR = Path(__file__).with_name("scenarios")
 ActionName = Literal["crash_node", "power_on", "kill_db2", "partition", "heal", "start_service", "stop_service", "advance", "run"]
@@ -125,7 +125,7 @@ def load_scenario(name: str, nodes: list[str]) -> Scenario:
 
 
 def _missing(path: Path):
-    from ..source.problems import Problem
+    from ..inputs.problems import Problem
 
     return Problem(str(path), 1, 1, f"no scenario {path.stem!r}; scenarios: {', '.join(scenario_names())}")
 
@@ -151,7 +151,7 @@ def _check(sc: Scenario, problems: Problems, nodes: list[str]) -> None:
             if isinstance(a, Fault):
                 if (a.at_s is None) == (a.at_step is None):
                     problems.add((section, i), "a fault needs exactly one of at_s and at_step")
-    from ..catalog import find_runbook
+    from ..runbook.library import find_runbook
 
     for i, r in enumerate(sc.rehearse):
         if find_runbook(r.runbook) is None:

@@ -1,16 +1,13 @@
-"""Pick the transport for a node, and fan one command out over a group of nodes."""
+"""Pick the transport for a node, and bound how many nodes a group step reaches at once."""
 from __future__ import annotations
 
 import asyncio
 from typing import Awaitable, Callable, Iterable, TypeVar
 
-from .base import OutputSink, Result, Stream, Transport, TransportError
+from .base import OutputSink, Result, Transport
 
 LOCAL = "local"
 T = TypeVar("T")
-
-NodeOutputSink = Callable[[str, Stream, bytes], None]
-"""Receives (node, stream, chunk) as output arrives; must not block."""
 
 
 class Router:
@@ -57,34 +54,3 @@ async def bounded(items: Iterable[str], concurrency: int, fn: Callable[[str], Aw
 
     return dict(zip(names, await asyncio.gather(*(one(n) for n in names))))
 
-
-async def fanout(
-    transport: Transport,
-    nodes: Iterable[str],
-    command: str,
-    user: str | None = None,
-    timeout_s: float = 300,
-    concurrency: int = 8,
-    on_output: NodeOutputSink | None = None,
-    cancel: asyncio.Event | None = None,
-) -> dict[str, Result | TransportError]:
-    """Run `command` on every node, at most `concurrency` at a time; one node's failure stops no other.
-
-    Output reaches `on_output` tagged with its node, so each node's output stays its own.
-    The result maps every node (in the order given) to its Result, or to the TransportError
-    that kept the command from starting there.
-    """
-    async def one(node: str) -> Result | TransportError:
-        sink: OutputSink | None = None
-        if on_output is not None:
-            def sink(stream: Stream, chunk: bytes, _node: str = node) -> None:
-                on_output(_node, stream, chunk)
-        if cancel is not None and cancel.is_set():
-            return Result("not_started", error="cancelled before it started on this node")
-        try:
-            return await transport.run(node, command, user=user, timeout_s=timeout_s,
-                                       on_output=sink, cancel=cancel)
-        except TransportError as exc:
-            return exc
-
-    return await bounded(nodes, concurrency, one)

@@ -19,7 +19,8 @@ from typing import Any, Callable
 
 import asyncssh
 
-from ..inventory.model import Cluster, Node
+from ..cluster.model import Cluster, Node
+from ..settings import settings
 from .base import OutputSink, Result, Stream, TransportError
 from .killtree import kill_tree_command
 from .runas import wrap
@@ -146,7 +147,7 @@ class SshTransport:
         except asyncssh.HostKeyNotVerifiable as exc:
             raise TransportError(await self._host_key_message(name, node, exc)) from None
         except asyncssh.PermissionDenied:
-            keys = "the ssh-agent's keys" if os.environ.get("SSH_AUTH_SOCK") else "no ssh-agent (SSH_AUTH_SOCK unset)"
+            keys = "the ssh-agent's keys" if settings().ssh_agent else "no ssh-agent (SSH_AUTH_SOCK unset)"
             keys += f" and identity {self.identity}" if self.identity else " and the default ~/.ssh/id_* keys"
             raise TransportError(f"{where}: authentication refused (tried {keys})") from None
         except asyncio.TimeoutError:

@@ -1,4 +1,4 @@
-"""The hamn Textual app: screens on top of one `Backend`, a status poller, and the run worker.
+"""The hamn Textual app: screens on top of one `Workspace`, a status poller, and the run worker.
 
 Long-lived work lives on the App, never on a screen: the status poller (completion-chained:
 the next reading is scheduled when the last one ends, so slow probes never pile up, and no
@@ -15,7 +15,8 @@ from textual.app import App
 from textual.message import Message
 from textual.screen import ModalScreen
 
-from .backend import Backend
+from ..app.status import live_roles
+from ..app.workspace import Workspace
 from .commands import ActionsProvider, app_bindings
 from .modals import ConfirmModal
 from .widgets.status_panel import StatusPanel
@@ -35,15 +36,15 @@ class HamnApp(App[None]):
     BINDINGS = app_bindings()
     ENABLE_COMMAND_PALETTE = True
 
-    def __init__(self, backend: Backend, *, open_runbook: str | None = None, review: Path | None = None, poll_s: float | None = None,
+    def __init__(self, workspace: Workspace, *, open_runbook: str | None = None, review: Path | None = None, poll_s: float | None = None,
                  sets: dict[str, str] | None = None, roles: dict[str, str] | None = None, dry_run: bool = False,
                  ansi_color: bool = False) -> None:
         super().__init__(ansi_color=ansi_color)
-        self.backend = backend
+        self.workspace = workspace
         self.open_runbook = open_runbook
         self.review_path = review
         self.sets, self.roles, self.dry_run = sets or {}, roles or {}, dry_run
-        self.poll_s = poll_s if poll_s is not None else (2.0 if backend.is_training else 5.0)
+        self.poll_s = poll_s if poll_s is not None else (2.0 if workspace.is_training else 5.0)
         self.snapshot: Any = None
         self.snapshot_taken: float | None = None
         self.status_error = ""
@@ -54,7 +55,7 @@ class HamnApp(App[None]):
 
     @property
     def is_training(self) -> bool:
-        return self.backend.is_training
+        return self.workspace.is_training
 
     def on_mount(self) -> None:
         from .screens.home import HomeScreen
@@ -62,13 +63,13 @@ class HamnApp(App[None]):
         if self.ansi_color:
             self.theme = "ansi-dark"  # the terminal's own palette: 16-colour consoles keep the meaning
         if self.is_training:
-            self.sub_title = "TRAINING — " + (self.backend.label or "simulated cluster")
-        elif self.backend.cluster is not None:
-            self.sub_title = f"{self.backend.cluster.cluster.name} ({self.backend.cluster.cluster.database})"
-        if self.backend.training is not None:
-            for secs, text in self.backend.training.happened:  # a fault at t = 0: the trainee arrives just as it happens
+            self.sub_title = "TRAINING — " + (self.workspace.label or "simulated cluster")
+        elif self.workspace.cluster is not None:
+            self.sub_title = f"{self.workspace.cluster.cluster.name} ({self.workspace.cluster.cluster.database})"
+        if self.workspace.training is not None:
+            for secs, text in self.workspace.training.sim.happened:  # a fault at t = 0: the trainee arrives just as it happens
                 self.notify(f"fault at +{secs:g} s: {text}", title="TRAINING", severity="warning", timeout=20)
-        self.backend.on_fault(lambda secs, text: self.notify(f"fault at +{secs:g} s: {text}", title="TRAINING", severity="warning", timeout=12))
+        self.workspace.on_fault(lambda secs, text: self.notify(f"fault at +{secs:g} s: {text}", title="TRAINING", severity="warning", timeout=12))
         if self.review_path is not None:
             from .screens.review import ReviewScreen
 
@@ -80,7 +81,7 @@ class HamnApp(App[None]):
             from .screens.run import RunScreen
 
             self.push_screen(RunScreen(self.open_runbook, sets=self.sets, roles=self.roles, dry_run=self.dry_run))
-        if self.backend.cluster is not None:
+        if self.workspace.cluster is not None:
             self.poll_status()
 
     # --- status polling ----------------------------------------------------------------------
@@ -98,7 +99,7 @@ class HamnApp(App[None]):
     async def _read_status(self) -> None:
         snap, error = None, ""
         try:
-            snap = await self.backend.read_status()
+            snap = await self.workspace.read_status()
         except Exception as exc:  # timeout, ssh failure: shown as stale, the app goes on
             error = str(exc) or type(exc).__name__
         self.post_message(StatusRead(snap, error))
@@ -113,7 +114,7 @@ class HamnApp(App[None]):
             self._poll_timer = self.set_timer(self.poll_s, self.poll_status)
 
     def poll_status_now(self, quiet: bool = False) -> None:
-        if self.backend.cluster is None:
+        if self.workspace.cluster is None:
             return
         if self.reading:
             if not quiet:
@@ -125,24 +126,13 @@ class HamnApp(App[None]):
         self.poll_status()
 
     def refresh_status_panels(self) -> None:
-        note = "" if self.backend.cluster is not None else "no cluster file: give --cluster FILE or set HAMN_CLUSTER (hamn train needs none)"
+        note = "" if self.workspace.cluster is not None else "no cluster file: give --cluster FILE or set HAMN_CLUSTER (hamn train needs none)"
         for panel in self.screen.query(StatusPanel):
             panel.show(self.snapshot, self.snapshot_taken, self.status_error, self.reading, note)
 
     def live_roles(self) -> dict[str, str]:
-        """Roles as the cluster is now (after a failover the standby is primary), when the last
-        reading is clear about it; otherwise the cluster file's."""
-        snap = self.snapshot
-        if snap is None:
-            return {}
-        found: dict[str, str] = {}
-        for name, n in snap.nodes.items():
-            role = str(n.replication.get("role") or "").lower()
-            if role in ("primary", "standby"):
-                if role in found:
-                    return {}
-                found[role] = name
-        return found if len(found) == 2 else {}
+        """Roles as the cluster is now, from the last reading (see `app.status.live_roles`)."""
+        return live_roles(self.snapshot)
 
     def settled(self) -> bool:
         """Whether a dialog on top is mounted and has focused its default. A pushed screen is
@@ -180,4 +170,4 @@ class HamnApp(App[None]):
         self.action_quit_safely()
 
     async def on_unmount(self) -> None:
-        await self.backend.close()
+        await self.workspace.close()

@@ -13,8 +13,8 @@ from typing import Any, Callable
 
 from textual.message import Message
 
-from ..engine.events import Event, OutputChunk
-from ..engine.operator import Answer, Question
+from ..record.events import Event, OutputChunk
+from ..record.questions import Answer, Question
 
 
 class EngineEvent(Message):

@@ -31,8 +31,8 @@ import codecs
 import re
 from typing import Any, Callable, Iterable
 
-from ..engine.events import CommandFinished, OutputChunk
-from ..headless import SecretRedactor
+from ..record.events import CommandFinished, OutputChunk
+from ..record.redact import Redactor
 from ..textsafe import neutralise
 
 Key = tuple[str, str]
@@ -65,7 +65,7 @@ class OutputFeed:
     """Buffers engine output as complete, display-safe lines per (step, node) until drained."""
 
     def __init__(self, secrets: Iterable[str] = (), *, mark_stderr: str = "", max_partial: int = MAX_PARTIAL):
-        self._redactor = SecretRedactor(list(secrets))
+        self._redactor = Redactor(secrets)
         self.mark_stderr = mark_stderr
         self.max_partial = max_partial
         self._decoders: dict[_StreamKey, Any] = {}
@@ -127,7 +127,7 @@ class OutputFeed:
         if not (done.isascii() and not done.encode("ascii").translate(None, _PLAIN_ASCII)):
             done = _EXTRA_CONTROL.sub("", neutralise(done))
         if self._redactor.secrets or self._redactor.pending:
-            done = self._redactor.redact(sk, done, final)
+            done = self._redactor.stream(sk, done, final)
         if not done:
             return
         if done[-1] == "\n":

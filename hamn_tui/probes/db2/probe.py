@@ -10,7 +10,7 @@ import asyncio
 import time
 from typing import Any, Awaitable, Callable, Mapping
 
-from ...inventory.model import Cluster
+from ...cluster.model import Cluster
 from ...runbook.context import RunContext
 from ...transport.base import Transport, TransportError
 from ..base import ProbeSet, Reading

@@ -11,7 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from ...engine.operator import Option as Choice
+from ...record.questions import Option as Choice
 
 
 class ChoiceModal(ModalScreen["str | None"]):

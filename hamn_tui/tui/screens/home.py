@@ -2,6 +2,8 @@
 verification result."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -10,9 +12,12 @@ from textual.screen import Screen
 from textual.widgets import Footer, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from ..backend import RecentRun
+from ...app.workspace import RecentRun
 from ..commands import bindings
 from ..widgets.status_panel import StatusPanel
+
+if TYPE_CHECKING:
+    from ..app import HamnApp
 
 VERDICT_STYLE = {"VALID": "green", "INVALID": "bold red", "INCOMPLETE": "yellow"}
 
@@ -41,6 +46,10 @@ class HomeScreen(Screen[None]):
     HomeScreen #recent { height: auto; max-height: 6; min-height: 2; }
     """
 
+    @property
+    def hamn(self) -> HamnApp:
+        return cast("HamnApp", self.app)
+
     def __init__(self) -> None:
         super().__init__()
         self.recent: list[RecentRun] = []
@@ -56,24 +65,24 @@ class HomeScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        backend = self.app.backend  # type: ignore[attr-defined]
+        workspace = self.hamn.workspace
         banner = self.query_one("#banner", Static)
-        if backend.is_training:
+        if workspace.is_training:
             banner.add_class("-training")
-            banner.update(f"TRAINING — {backend.label or 'a simulated cluster'}. Nothing real is touched; faults are injected.")
-        elif backend.cluster is not None:
-            c = backend.cluster
-            banner.update(f"cluster {c.cluster.name} ({c.cluster.database}) — {backend.cluster_path}")
+            banner.update(f"TRAINING — {workspace.label or 'a simulated cluster'}. Nothing real is touched; faults are injected.")
+        elif workspace.cluster is not None:
+            c = workspace.cluster
+            banner.update(f"cluster {c.cluster.name} ({c.cluster.database}) — {workspace.cluster_path}")
         else:
             banner.update("no cluster file: hamn --cluster FILE (or HAMN_CLUSTER); `hamn train` needs none")
         self.load_runbooks()
         self.query_one("#runbooks", OptionList).focus()
-        self.app.refresh_status_panels()  # type: ignore[attr-defined]
+        self.hamn.refresh_status_panels()
         self.load_recent()
 
     @work(thread=True, group="runbooks", exit_on_error=False, description="read the runbooks")
     def load_runbooks(self) -> None:
-        good, problems = self.app.backend.runbooks()  # type: ignore[attr-defined]
+        good, problems = self.hamn.workspace.runbooks()
         self.app.call_from_thread(self._show_runbooks, good, problems)
 
     def _show_runbooks(self, good: list, problems: list[str]) -> None:
@@ -93,12 +102,12 @@ class HomeScreen(Screen[None]):
             self.notify(p, severity="error", timeout=20)
 
     def on_screen_resume(self) -> None:
-        self.app.refresh_status_panels()  # type: ignore[attr-defined]
+        self.hamn.refresh_status_panels()
         self.load_recent()
 
     @work(thread=True, exclusive=True, group="recent", exit_on_error=False, description="verify recent runs' audit logs")
     def load_recent(self) -> None:
-        runs = self.app.backend.recent_runs()  # type: ignore[attr-defined]
+        runs = self.hamn.workspace.recent_runs()
         self.app.call_from_thread(self._show_recent, runs)
 
     def _show_recent(self, runs: list[RecentRun]) -> None:
@@ -120,8 +129,8 @@ class HomeScreen(Screen[None]):
         from .run import RunScreen
 
         if runbook_id:
-            app = self.app
-            self.app.push_screen(RunScreen(runbook_id, sets=app.sets, roles=app.roles, dry_run=app.dry_run))  # type: ignore[attr-defined]
+            app = self.hamn
+            self.app.push_screen(RunScreen(runbook_id, sets=app.sets, roles=app.roles, dry_run=app.dry_run))
 
     def action_open_runbook(self) -> None:
         opt = self.query_one("#runbooks", OptionList).highlighted_option
@@ -137,5 +146,5 @@ class HomeScreen(Screen[None]):
         self.app.push_screen(ReviewScreen(self.recent[int(opt.id)].path))
 
     def action_refresh(self) -> None:
-        self.app.poll_status_now()  # type: ignore[attr-defined]
+        self.hamn.poll_status_now()
         self.load_recent()

@@ -1,7 +1,7 @@
 """`hamn audit review LOG`: a finished run replayed in the run screen's widgets.
 
 The verification result comes first (VALID / INVALID / INCOMPLETE, and why); then the steps as
-the operator saw them, rebuilt from the log's records by the same `RunModel` the live run
+the operator saw them, rebuilt from the log's records by the same fold (`record.fold`) the live run
 uses; the selected step's commands, checks and decisions; and its recorded output, read from
 the log's output store (neutralised and redacted, as it was written).
 """
@@ -18,12 +18,13 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from ...audit.report import build, facts  # module level: never import inside a thread worker (see backend.py)
+from ...audit.report import build, facts  # module level: never import inside a thread worker (see app/workspace.py)
 from ...audit.store import OutputStore
 from ...textsafe import neutralise
 from ..commands import bindings
 from ..modals import TextModal
-from ..run_model import RunModel, apply_record
+from ...app.plan import plan
+from ...record.fold import RunFold
 from ..widgets.output_pane import OutputPane, PaneKeys
 from ..widgets.step_detail import StepDetail
 from ..widgets.step_list import StepList
@@ -46,7 +47,7 @@ class ReviewScreen(PaneKeys, Screen[None]):
     def __init__(self, path: Path) -> None:
         super().__init__()
         self.path = Path(path)
-        self.model = RunModel()
+        self.model = RunFold()
         self.view: Any = None
         self.status = ""
         self._loaded_outputs: set[str] = set()
@@ -71,15 +72,15 @@ class ReviewScreen(PaneKeys, Screen[None]):
         except Exception as exc:  # not a log, unreadable: say so on the screen
             self.app.call_from_thread(self._failed, f"{self.path}: {exc}")
             return
-        model = RunModel(_runbook_of(view.started))
+        model = plan(_runbook_of(view.started))
         for rec in view.report.records:
-            apply_record(model, rec)
+            model.apply_record(rec)
         self.app.call_from_thread(self._loaded, view, model, facts(view))
 
     def _failed(self, text: str) -> None:
         self.query_one("#verdict", Static).update(Text(f"INVALID: cannot read: {text}", style=STATUS_STYLE["INVALID"]))
 
-    def _loaded(self, view: Any, model: RunModel, facts: list[tuple[str, str]]) -> None:
+    def _loaded(self, view: Any, model: RunFold, facts: list[tuple[str, str]]) -> None:
         self.view, self.model, self.facts = view, model, facts
         rep = view.report
         self.status = rep.status

@@ -8,9 +8,9 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from ...engine.events import CheckOutcome
+from ...record.events import CheckOutcome
 from ...textsafe import neutralise
-from ..run_model import StepRow
+from ...record.fold import StepRow
 
 VERDICT = {"pass": ("ok", "green"), "fail": ("FAIL", "bold red"), "unknown": ("UNKNOWN", "bold magenta")}
 

@@ -9,7 +9,7 @@ from rich.text import Text
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from ..run_model import RunModel, StepRow
+from ...record.fold import RunFold, StepRow
 
 STYLE = {"done": "green", "failed": "bold red", "unknown": "bold magenta", "asking": "bold yellow", "running": "bold cyan",
          "skipped": "yellow", "rolled_back": "cyan", "rolling_back": "cyan", "pending": ""}
@@ -33,7 +33,7 @@ class StepList(OptionList):
         self.follow_running = True
         self._numbers: dict[str, int] = {}
 
-    def load(self, model: RunModel) -> None:
+    def load(self, model: RunFold) -> None:
         self._numbers = {}
         options = []
         n = 0

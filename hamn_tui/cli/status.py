@@ -1,20 +1,20 @@
-"""Printing `hamn status` with Rich, and the --watch loop that mails transitions."""
+"""`hamn status`: both nodes' state printed with Rich, and the --watch loop that mails transitions."""
 from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
-from typing import Any, Awaitable, Callable
+from typing import Any
 
-from rich.console import Console
-from rich.console import Group
+import click
+from rich.console import Console, Group
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from .inventory.model import Cluster
-from .probes.registry import cluster_probes
-from .runbook.context import RunContext, bind_roles
-from .status import UNKNOWN, Snapshot, snapshot, transitions
+from ..app.status import UNKNOWN, Snapshot, StatusReader, transitions
+from .errors import bad_input_exits, refuse
 
 
 def _cell(value: object) -> str:
@@ -54,23 +54,18 @@ def render(snap: Snapshot) -> Group:
     return Group(table, *notes)
 
 
-async def watch_status(cluster: Cluster, *, as_json: bool, watch: bool, interval: float, count: int,
-                       transport: Any = None, probes: Any = None, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> int:
-    """transport / probes / sleep are injected for training (the simulated cluster and its virtual clock)."""
-    if transport is None:
-        from .transport.local import LocalTransport
-        from .transport.router import Router
-        from .transport.ssh import SshTransport
-
-        transport = Router(LocalTransport(), SshTransport(cluster))
-    if probes is None:
-        probes = cluster_probes(transport, cluster, RunContext({}, cluster, bind_roles(cluster)))
+async def watch_status(target: Any, *, as_json: bool, watch: bool, interval: float, count: int) -> int:
+    """Read the target's status (again every `interval` s with --watch), print it, mail transitions."""
+    cluster = target.cluster
+    reader = StatusReader(target)
+    sleep = target.runner_options()["sleep"]  # training: virtual time
     console = Console(highlight=False)
+    errors = Console(stderr=True, highlight=False)
     previous: Snapshot | None = None
     readings = 0
     try:
         while True:
-            snap = await snapshot(cluster, probes)
+            snap = await reader.read()
             readings += 1
             if as_json:
                 print(json.dumps(snap.to_json(), sort_keys=True, default=str), flush=True)
@@ -80,14 +75,42 @@ async def watch_status(cluster: Cluster, *, as_json: bool, watch: bool, interval
                 for t in transitions(previous, snap):
                     console.print(f"[bold yellow]{t.subject(cluster.cluster.name)}[/]") if not as_json else None
                     if cluster.alerts is not None:
-                        from .alerts import send
+                        from ..app.alerts import send
 
                         failed = await send(cluster.alerts, cluster.cluster.name, t, snap)
                         if failed:
-                            console.print(f"[red]{failed}[/]", stderr=True) if not as_json else print(json.dumps({"alert_failed": failed}), flush=True)
+                            if as_json:
+                                print(json.dumps({"alert_failed": failed}), flush=True)
+                            else:
+                                errors.print(f"[red]{escape(failed)}[/]")
             previous = snap
             if not watch or (count and readings >= count):
                 return 0
             await sleep(interval)  # after the reading completed: readings never overlap
     finally:
-        await transport.close()
+        await reader.close()
+
+
+@click.command()
+@click.option("--cluster", "cluster_path", metavar="FILE", help="The cluster file (default: $HAMN_CLUSTER, /etc/hamn/cluster.toml).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per snapshot.")
+@click.option("--watch", is_flag=True, help="Keep reading; mail the [alerts] list on transitions.")
+@click.option("--interval", default=10.0, show_default=True, help="Seconds between the end of one reading and the next.")
+@click.option("--count", type=int, default=0, help="With --watch: stop after this many readings (0: never).")
+@click.option("--training", "scenario", metavar="SCENARIO", help="The simulated cluster in this scenario (virtual time).")
+def status(cluster_path: str | None, as_json: bool, watch: bool, interval: float, count: int, scenario: str | None) -> None:
+    """Both nodes' replication state, the service IP and xCAT's services; unknown shown as unknown."""
+    from ..app.targets import ClusterTarget, Target, TrainingTarget
+    from ..settings import settings
+
+    target: Target
+    if scenario:
+        with bad_input_exits("hamn status", f"training scenario {scenario}: "):
+            target = TrainingTarget.scenario(scenario)
+    else:
+        path = cluster_path or settings().cluster_path
+        if path is None:
+            refuse("hamn status", "give --cluster FILE (or set HAMN_CLUSTER)")
+        with bad_input_exits("hamn status"):
+            target = ClusterTarget(path)
+    sys.exit(asyncio.run(watch_status(target, as_json=as_json, watch=watch, interval=interval, count=count)))

@@ -3,10 +3,13 @@
 when the TUI actually starts, so `hamn validate` and headless runs never load it."""
 from __future__ import annotations
 
-import sys
+from pathlib import Path
 from typing import Any, Callable
 
 import click
+
+from .errors import bad_input_exits
+from .terminal import needs_terminal
 
 
 def tui_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -17,8 +20,6 @@ def tui_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 def can_start(prog: str) -> bool:
     """Whether a terminal is there; says why not (and the headless alternative) when it is not."""
-    from .tui.launch import needs_terminal
-
     why = needs_terminal()
     if why:
         click.echo(f"{prog}: {why}", err=True)
@@ -26,15 +27,16 @@ def can_start(prog: str) -> bool:
     return True
 
 
-def start(backend_kw: dict[str, Any], *, no_mouse: bool, ansi: bool, prog: str, **app_kw: Any) -> None:
-    from .source.problems import InputError
-    from .tui.backend import Backend
-    from .tui.launch import run_app
+def start(target: Any = None, *, cluster_path: str | None = None, label: str = "", audit_dir: Path | None = None,
+          lock_dir: str | None = None, key: str | None = None, no_mouse: bool, ansi: bool, prog: str, **app_kw: Any) -> None:
+    """Open the TUI on `target` (default: the cluster file given, else the configured one)."""
+    from ..app.targets import ClusterTarget
+    from ..app.workspace import Workspace
+    from ..settings import settings
+    from ..tui.launch import run_app
 
-    try:
-        backend = Backend(**backend_kw)
-    except InputError as exc:
-        for p in exc.problems:
-            click.echo(str(p), err=True)
-        sys.exit(2)
-    run_app(backend, mouse=not no_mouse, ansi=ansi, **app_kw)
+    with bad_input_exits(prog):
+        if target is None:
+            target = ClusterTarget(cluster_path or settings().cluster_path, label)
+        workspace = Workspace(target, audit_dir=audit_dir, lock_dir=lock_dir, key=key)
+    run_app(workspace, mouse=not no_mouse, ansi=ansi, **app_kw)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from ..source.problems import InputError, Problems, did_you_mean
-from ..source.schema_errors import add_validation_errors
-from ..source.toml_file import TomlDocument, read_toml
+from ..inputs.problems import InputError, Problems, did_you_mean
+from ..inputs.schema_errors import add_validation_errors
+from ..inputs.toml_file import TomlDocument, read_toml
 from .model import Cluster
 
 

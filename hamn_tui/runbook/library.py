@@ -1,21 +1,21 @@
-"""Where the shipped runbooks live, and a one-line summary of each."""
+"""Where runbooks are found: by id in the runbook directories, or by path; and loading one for a run."""
 from __future__ import annotations
 
+import hashlib
 import os
-import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-from .runbook.loader import load_runbook
-from .runbook.model import Runbook
-from .source.problems import InputError
+from ..inputs.problems import InputError
+from ..settings import settings
+from .loader import load_runbook
+from ..cluster.model import Cluster
+from .model import Runbook
 
 
 def runbook_dirs() -> list[Path]:
     """`$HAMN_RUNBOOKS` (colon-separated) first, then the shipped set (source tree or installed share/)."""
-    dirs = [Path(p) for p in os.environ.get("HAMN_RUNBOOKS", "").split(os.pathsep) if p]
-    here = Path(__file__).resolve().parent.parent / "runbooks"
-    dirs += [here, Path(sys.prefix) / "share" / "hamn" / "runbooks"]
-    return [d for d in dirs if d.is_dir()]
+    return list(settings().runbook_dirs)
 
 
 def find_runbook(name: str) -> Path | None:
@@ -44,3 +44,21 @@ def shipped_runbooks() -> tuple[list[tuple[Path, Runbook]], list[InputError]]:
             except InputError as exc:
                 bad.append(exc)
     return good, bad
+
+
+@dataclass(frozen=True)
+class Procedure:
+    """A runbook as a run uses it: its file, what it says, and the SHA-256 the audit log records
+    (a resumed run must use the same bytes)."""
+
+    path: Path
+    runbook: Runbook
+    sha256: str
+
+
+def open_procedure(name: str, cluster: Cluster | None) -> Procedure | None:
+    """The runbook `name` (an id or a path) loaded and checked against the cluster; None if there is no such runbook."""
+    path = find_runbook(name)
+    if path is None:
+        return None
+    return Procedure(path, load_runbook(path, cluster), hashlib.sha256(path.read_bytes()).hexdigest())

@@ -11,8 +11,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .inventory.model import Cluster
-from .probes.base import ProbeSource
+from ..cluster.model import Cluster
+from ..probes.base import ProbeSource
 
 UNKNOWN = "unknown"
 
@@ -130,3 +130,45 @@ def transitions(before: Snapshot, after: Snapshot) -> list[Transition]:
         elif cb is False and ca is True:
             out.append(Transition("standby_reconnected", name, "disconnected", "connected"))
     return out
+
+
+class StatusReader:
+    """Reads a target's status again and again over one transport (the TUI's poller, `hamn
+    status --watch`); close() it when done. The transport is made on the first reading."""
+
+    def __init__(self, target: Any):
+        self.target = target
+        self._probes: ProbeSource | None = None
+        self._transport: Any = None
+        self._owned = False
+
+    def probes(self) -> ProbeSource:
+        if self._probes is None:
+            from .targets import status_context
+
+            self._transport, self._owned = self.target.transport()
+            self._probes = self.target.probes(self._transport, status_context(self.target.cluster))
+        return self._probes
+
+    async def read(self) -> Snapshot:
+        return await snapshot(self.target.cluster, self.probes())
+
+    async def close(self) -> None:
+        transport, self._transport, self._probes = self._transport, None, None
+        if transport is not None and self._owned:
+            await transport.close()
+
+
+def live_roles(snap: Snapshot | None) -> dict[str, str]:
+    """Roles as the cluster is now (after a failover the standby is primary), when the reading is
+    clear about it (one primary, one standby); otherwise {} and the cluster file's binding holds."""
+    if snap is None:
+        return {}
+    found: dict[str, str] = {}
+    for name, n in snap.nodes.items():
+        role = str(n.replication.get("role") or "").lower()
+        if role in ("primary", "standby"):
+            if role in found:
+                return {}
+            found[role] = name
+    return found if len(found) == 2 else {}

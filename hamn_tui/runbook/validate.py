@@ -4,11 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .inventory.loader import cluster_from_document
-from .inventory.model import Cluster
-from .runbook.loader import runbook_from_document
-from .source.problems import InputError, Problem
-from .source.toml_file import TomlDocument, read_toml
+from ..cluster.loader import cluster_from_document
+from ..cluster.model import Cluster
+from ..inputs.problems import InputError, Problem
+from ..inputs.toml_file import TomlDocument, read_toml
+from .loader import runbook_from_document
 
 
 @dataclass

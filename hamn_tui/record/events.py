@@ -1,11 +1,13 @@
-"""What the runner tells its subscribers (the journal, the audit log, the UI, the headless printer).
+"""What happens in a run: the events the runner emits and every reader of a run folds.
 
-Subscribers are awaited in order for every event, so a journal can put `CommandSent` on
-disk before the command runs. Events carry display-safe text: secrets are already redacted.
+The vocabulary every layer shares: the audit log records these (`codec`), resume and review
+fold them back (`fold`), the headless printer and the TUI show them. Subscribers are called in
+order for every event, so the audit log has `CommandSent` on disk before the command runs.
+Events carry display-safe text: secrets are already redacted.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Literal, Union
 
 StepOutcome = Literal["done", "failed", "skipped", "unknown", "rolled_back"]
@@ -179,18 +181,3 @@ Event = Union[
 ]
 Subscriber = Callable[[Event], Union[None, Awaitable[None]]]
 
-
-def type_name(cls: type) -> str:
-    """snake_case name of an event class: `CommandSent` -> `command_sent` (the audit record's type)."""
-    return "".join("_" + c.lower() if c.isupper() else c for c in cls.__name__).lstrip("_")
-
-
-def event_type(event: Event) -> str:
-    return type_name(type(event))
-
-
-def event_data(event: Event) -> dict[str, Any]:
-    data = asdict(event)
-    if isinstance(event, OutputChunk):
-        data["data"] = event.data.decode("utf-8", "replace")
-    return data

@@ -8,7 +8,7 @@ import click
 
 
 def _lab(directory: str | None):
-    from .lab.lab import Lab
+    from ..lab.lab import Lab
 
     return Lab(directory)
 
@@ -33,7 +33,7 @@ def _fail(exc: Exception) -> None:
 @click.pass_obj
 def up(directory: str | None, mode: str, reset: bool) -> None:
     """Start the lab; nothing to do when it is up already. Prints the cluster file's path."""
-    from .lab.errors import LabError
+    from ..lab.errors import LabError
 
     lab_ = _lab(directory)
     try:
@@ -51,7 +51,7 @@ def up(directory: str | None, mode: str, reset: bool) -> None:
 @click.pass_obj
 def down(directory: str | None) -> None:
     """Stop every process of the lab and remove its namespaces, interfaces, route and files."""
-    from .lab.errors import LabError
+    from ..lab.errors import LabError
 
     lab_ = _lab(directory)
     try:
@@ -73,7 +73,7 @@ def down(directory: str | None) -> None:
 @click.pass_obj
 def status(directory: str | None, as_json: bool) -> None:
     """What runs: each node's sshd, cable, PostgreSQL role and the service IP. Exit 0 up, 1 partly made, 3 down."""
-    from .lab.errors import LabError
+    from ..lab.errors import LabError
 
     try:
         st = _lab(directory).status()

@@ -9,7 +9,9 @@ import sys
 
 import click
 
-from .cli_tui import can_start, start, tui_options
+from .errors import bad_input_exits, refuse
+from .terminal import needs_terminal
+from .tui import can_start, start, tui_options
 
 
 def _rehearse_line(runbook: str, scenario: str, roles: dict[str, str]) -> str:
@@ -45,14 +47,14 @@ def _welcome(seed: int) -> None:
 
     from rich.console import Console
 
-    from .sim.session import Training
-    from .status import snapshot
-    from .status_cli import render
+    from ..app.status import StatusReader
+    from ..app.targets import TrainingTarget
+    from .status import render
 
-    t = Training("healthy", seed=seed)
+    target = TrainingTarget.scenario("healthy", seed=seed)
     console = Console(highlight=False)
     console.print("[bold magenta]TRAINING[/] — a simulated xCAT MN pair with DB2 HADR; nothing real is touched.\n")
-    console.print(render(asyncio.run(snapshot(t.cluster, t.probes(t.status_context())))))
+    console.print(render(asyncio.run(StatusReader(target).read())))
     console.print("\nScenarios (`hamn train --scenario NAME`):")
 
 
@@ -69,12 +71,12 @@ def train(list_: bool, scenario: str | None, seed: int, lab: bool, text: bool, n
     In a terminal it opens the TUI on the simulated cluster (TRAINING banner, signed training
     audit logs); `--list`, `--text` or no terminal print the scenarios instead.
     """
-    from .sim.scenario import load_scenario, scenario_names
-    from .source.problems import InputError
-    from .tui.launch import needs_terminal
+    from ..app.targets import TrainingTarget
+    from ..inputs.problems import InputError
+    from ..sim.scenario import load_scenario, scenario_names
 
     if lab:
-        from .lab import LabError, cluster_file
+        from ..lab import LabError, cluster_file
 
         try:
             path = cluster_file()
@@ -83,21 +85,16 @@ def train(list_: bool, scenario: str | None, seed: int, lab: bool, text: bool, n
             sys.exit(2)
         if not can_start("hamn train --lab"):
             sys.exit(2)
-        start({"cluster_path": str(path), "label": "the two-node lab (real sshd and PostgreSQL)"}, no_mouse=no_mouse, ansi=ansi, prog="hamn train")
+        start(cluster_path=str(path), label="the two-node lab (real sshd and PostgreSQL)", no_mouse=no_mouse, ansi=ansi, prog="hamn train")
         return
     if not list_ and not text and not needs_terminal():
-        from .sim.session import ScenarioError, Training
-
         name = scenario or "healthy"
         if name not in scenario_names() and not name.endswith(".toml"):
-            click.echo(f"hamn train: no scenario {name!r}; `hamn train --list` shows them: {', '.join(scenario_names())}", err=True)
-            sys.exit(2)
-        try:
-            t = Training(name, seed=seed)
-        except (ScenarioError, InputError) as exc:
-            click.echo(f"hamn train: scenario {name}: {exc}", err=True)
-            sys.exit(2)
-        start({"training": t, "label": f"scenario {name}: {t.scenario.scenario.title}"}, no_mouse=no_mouse, ansi=ansi, prog="hamn train")
+            refuse("hamn train", f"no scenario {name!r}; `hamn train --list` shows them: {', '.join(scenario_names())}")
+        with bad_input_exits("hamn train", f"scenario {name}: "):
+            target = TrainingTarget.scenario(name, seed=seed)
+        target.label = f"scenario {name}: {target.sim.scenario.scenario.title}"
+        start(target, no_mouse=no_mouse, ansi=ansi, prog="hamn train")
         return
     welcome = not list_ and not scenario
     if welcome:
@@ -105,8 +102,8 @@ def train(list_: bool, scenario: str | None, seed: int, lab: bool, text: bool, n
         list_ = True
     if list_:
         width = max(len(n) for n in scenario_names())
-        from .sim.session import CLUSTER_FILE
-        from .inventory.loader import load_cluster
+        from ..cluster.loader import load_cluster
+        from ..sim.training import CLUSTER_FILE
 
         nodes = list(load_cluster(CLUSTER_FILE).nodes)
         for name in scenario_names():
@@ -122,20 +119,10 @@ def train(list_: bool, scenario: str | None, seed: int, lab: bool, text: bool, n
             click.echo("Or directly:   hamn run failover-planned --training healthy --headless --yes --confirm takeover=XCATDB")
         if not scenario:
             return
-    from .sim.session import ScenarioError, Training
-
     if scenario and scenario not in scenario_names() and not scenario.endswith(".toml"):
-        click.echo(f"hamn train: no scenario {scenario!r}; `hamn train --list` shows them: {', '.join(scenario_names())}", err=True)
-        sys.exit(2)
-    try:
-        t = Training(scenario or "", seed=seed)
-    except InputError as exc:
-        for p in exc.problems:
-            click.echo(str(p), err=True)
-        sys.exit(2)
-    except ScenarioError as exc:
-        click.echo(f"hamn train: {exc}", err=True)
-        sys.exit(2)
+        refuse("hamn train", f"no scenario {scenario!r}; `hamn train --list` shows them: {', '.join(scenario_names())}")
+    with bad_input_exits("hamn train"):
+        t = TrainingTarget.scenario(scenario or "", seed=seed).sim
     sc = t.scenario
     click.echo(f"{sc.scenario.title}  [{sc.name}, DB2 {t.sim.level}]\n")
     click.echo(sc.scenario.story.strip() + "\n")

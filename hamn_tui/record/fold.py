@@ -1,23 +1,38 @@
-"""What the run screen shows, as plain data folded from the engine's events.
+"""The one fold of a run's events into its state: each step's status, commands, checks and
+answers, and what a resumed run needs.
 
-The run screen and the review screen share it: a live run feeds it events as they happen, a
-review feeds it the same events rebuilt from the audit log's records (record and replay), so
-an auditor sees a finished run in exactly the widgets the operator saw. No Textual here.
+A live run feeds it events as they happen (the TUI's run screen); the audit log's records are
+decoded into the same events and folded by the same code for resume and review, so the auditor
+sees exactly what the operator saw, and resume reads back exactly what happened.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, get_args
+from typing import Any, Iterable, Mapping
 
-from ..engine import events as ev
-from ..engine.events import CheckOutcome, Event
-from ..engine.operator import Question
-from ..runbook.model import Runbook, Step
+from . import events as ev
+from .codec import decode
+from .events import CheckOutcome, Event, StepOutcome
+from .questions import Question
 
 FINAL = {"done", "failed", "skipped", "unknown", "rolled_back"}
 MARKS = {"pending": " ", "running": "▶", "asking": "?", "done": "✓", "failed": "✗", "skipped": "–", "unknown": "?",
          "rolled_back": "↶", "rolling_back": "↶"}
 """One glyph per status: the step list stays readable without colour (16-colour consoles, screen readers)."""
+
+
+@dataclass
+class RunState:
+    """What a run has decided so far; the journal rebuilds it on resume."""
+
+    outcomes: dict[str, StepOutcome] = field(default_factory=dict)
+    choices: dict[str, str] = field(default_factory=dict)
+    captured: dict[str, str] = field(default_factory=dict)
+    in_flight: str | None = None
+    """A step that started and did not finish before the last run stopped."""
+    sent_in_flight: bool = False
+    """Whether a command of that step was sent (its outcome is then unknown)."""
 
 
 @dataclass
@@ -72,27 +87,28 @@ class StepRow:
         return MARKS.get(self.status, "?")
 
 
-class RunModel:
-    """Steps in runbook order with their status, commands, checks and the operator's answers."""
+class RunFold:
+    """Steps in runbook order with their status, commands, checks and the operator's answers,
+    and `state`, what a resumed run needs (outcomes, choices, captures, the step in flight)."""
 
-    def __init__(self, runbook: Runbook | None = None, ctx: Any = None):
-        self.steps: dict[str, StepRow] = {}
+    def __init__(self, rows: Iterable[StepRow] = (), roles: Mapping[str, str] | None = None, runbook_id: str = "", title: str = ""):
+        self.steps: dict[str, StepRow] = {row.id: row for row in rows}
         self.run_id = ""
-        self.runbook_id = runbook.runbook.id if runbook else ""
-        self.title = runbook.runbook.title if runbook else ""
+        self.runbook_id = runbook_id
+        self.title = title
         self.training = False
         self.dry_run = False
         self.outcome: str | None = None
+        """The run's final outcome, None while it has not finished ("waiting" runs are resumable)."""
         self.reason = ""
         self.current: str | None = None
         self.question: Question | None = None
         self.lock: dict[str, Any] = {}
         self.notes: list[str] = []
-        self.roles: dict[str, str] = dict(ctx.roles) if ctx is not None else {}
-        if runbook is not None:
-            for section, steps in (("steps", runbook.steps), ("always", runbook.always)):
-                for step in steps:
-                    self.steps[step.id] = _row(step, section, ctx)
+        self.roles: dict[str, str] = dict(roles or {})
+        self.started: dict[str, Any] = {}
+        """The run_started event's fields (parameters, roles, operator…)."""
+        self.state = RunState()
 
     # --- progress --------------------------------------------------------------------------------
     def progress(self) -> tuple[int, int]:
@@ -106,7 +122,9 @@ class RunModel:
     # --- folding events --------------------------------------------------------------------------
     def apply(self, event: Event) -> str | None:
         """Fold one event in; returns the id of the step it changed (None: run-level)."""
+        self._fold_state(event)
         if isinstance(event, ev.RunStarted):
+            self.started = dataclasses.asdict(event)
             self.run_id, self.runbook_id = event.run_id, event.runbook_id
             self.training, self.dry_run = event.training, event.dry_run
             self.roles = dict(event.roles) or self.roles
@@ -168,58 +186,36 @@ class RunModel:
             row.notes.append(f"captured {event.name} = {event.value}")
         return sid
 
+    def _fold_state(self, event: Event) -> None:
+        st = self.state
+        if isinstance(event, ev.StepStarted):
+            # a step announced again after a resume keeps its unknown command: only its
+            # step_finished (an operator's decision) clears it
+            if event.step_id != st.in_flight:
+                st.in_flight, st.sent_in_flight = event.step_id, False
+        elif isinstance(event, ev.CommandSent) and not event.rollback:
+            st.sent_in_flight = True
+        elif isinstance(event, ev.Captured):
+            st.captured[event.name] = event.value
+        elif isinstance(event, (ev.StepFinished, ev.StepSkipped)):
+            st.outcomes[event.step_id] = event.outcome if isinstance(event, ev.StepFinished) else "skipped"
+            if isinstance(event, ev.StepFinished) and event.choice:
+                st.choices[event.step_id] = event.choice
+            st.in_flight, st.sent_in_flight = None, False
+        elif isinstance(event, ev.RollbackFinished) and event.ok:
+            st.outcomes[event.step_id] = "rolled_back"
 
-def reflow(text: str) -> str:
-    """TOML prose is wrapped by hand at ~100 columns; let the terminal wrap it (paragraphs kept)."""
-    paragraphs = [" ".join(p.split()) for p in text.strip().split("\n\n")]
-    return "\n".join(p for p in paragraphs if p)
-
-
-def _row(step: Step, section: str, ctx: Any) -> StepRow:
-    node = ctx.roles.get(step.node, step.node) if ctx is not None else step.node
-    role = step.node if node != step.node else ""
-    if ctx is not None:
-        try:
-            planned = tuple(ctx.shown(c, node) for c in step.commands())
-            title, explain = ctx.prose(step.title), ctx.prose(step.explain, node)
-            user = ctx.prose(step.user, node) if step.user else None
-        except Exception:  # a placeholder from a capture not made yet: show the template
-            planned, title, explain, user = tuple(step.commands()), step.title, step.explain, step.user
-    else:
-        planned, title, explain, user = tuple(step.commands()), step.title, step.explain, step.user
-    return StepRow(step.id, title, step.kind, node, section, role=role, explain=reflow(explain), doc=step.doc, user=user, planned=planned)
-
-
-# --- replay from the audit log ----------------------------------------------------------------------
-_CLASSES = {ev.type_name(cls): cls for cls in get_args(ev.Event) if cls is not ev.OutputChunk}
-"""Record type → event class; output chunks are not records (the output store holds them)."""
-
-
-def event_from_record(rec: dict[str, Any]) -> Event | None:
-    """The engine event an audit record was written from (None for the log's own records)."""
-    cls = _CLASSES.get(rec["type"])
-    if cls is None:
-        return None
-    data = dict(rec["data"])
-    if cls is ev.ChecksEvaluated:
-        data["outcomes"] = tuple(CheckOutcome(**{k: o.get(k, "") for k in CheckOutcome.__dataclass_fields__}) for o in data["outcomes"])
-    if cls is ev.CommandFinished:
-        data = {"stdout_bytes": data.get("stdout_size", 0), "stderr_bytes": data.get("stderr_size", 0), **data}
-    fields = cls.__dataclass_fields__
-    return cls(**{k: v for k, v in data.items() if k in fields})  # type: ignore[arg-type]
-
-
-def apply_record(model: RunModel, rec: dict[str, Any]) -> str | None:
-    """Fold one audit record in; a finished command also learns where its output is stored."""
-    event = event_from_record(rec)
-    if event is None:
-        return None
-    sid = model.apply(event)
-    if isinstance(event, ev.CommandFinished) and sid in model.steps:
-        d = rec["data"]
-        for cmd in reversed(model.steps[sid].commands):
-            if cmd.node == event.node and cmd.ending == event.ending and not cmd.stdout_sha256:
-                cmd.stdout_sha256, cmd.stdout_size = d.get("stdout_sha256", ""), d.get("stdout_size", 0)
-                cmd.stderr_sha256, cmd.stderr_size = d.get("stderr_sha256", ""), d.get("stderr_size", 0)
-                break
-    return sid
+    def apply_record(self, rec: dict[str, Any]) -> str | None:
+        """Fold one audit record in; a finished command also learns where its output is stored."""
+        event = decode(rec)
+        if event is None:
+            return None
+        sid = self.apply(event)
+        if isinstance(event, ev.CommandFinished) and sid in self.steps:
+            d = rec["data"]
+            for cmd in reversed(self.steps[sid].commands):
+                if cmd.node == event.node and cmd.ending == event.ending and not cmd.stdout_sha256:
+                    cmd.stdout_sha256, cmd.stdout_size = d.get("stdout_sha256", ""), d.get("stdout_size", 0)
+                    cmd.stderr_sha256, cmd.stderr_size = d.get("stderr_sha256", ""), d.get("stderr_size", 0)
+                    break
+        return sid

@@ -6,7 +6,7 @@ import smtplib
 import socket
 from email.message import EmailMessage
 
-from .inventory.model import Alerts
+from ..cluster.model import Alerts
 from .status import Snapshot, Transition
 
 

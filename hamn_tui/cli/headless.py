@@ -2,53 +2,19 @@
 from __future__ import annotations
 
 import sys
-from typing import Any, TextIO
+from typing import TextIO
 
 from rich.console import Console
 from rich.markup import escape
 
-from .engine.events import (
+from ..record.events import (
     Answered, ChecksEvaluated, CommandFinished, CommandSent, Event, LockEvent, Note, OutputChunk, QuestionAsked,
     RollbackFinished, RollbackStarted, RunFinished, RunStarted, StepFinished, StepSkipped, StepStarted,
 )
-from .runbook.template import REDACTED
-from .textsafe import neutralise
+from ..record.redact import Redactor
+from ..textsafe import neutralise
 
 MARK = {"done": "[green]✓[/]", "failed": "[red]✗[/]", "skipped": "[yellow]–[/]", "unknown": "[magenta]?[/]", "rolled_back": "[cyan]↶[/]"}
-
-
-class SecretRedactor:
-    """Replaces secret values in streamed text, even when one is split across chunks.
-
-    Shared by the headless printer and the TUI's output feed: both see output in arbitrary
-    chunks, so the end of a chunk that could be the start of a secret is held back per stream
-    key until the next chunk (or `final`) decides it.
-    """
-
-    def __init__(self, secrets: list[str] | None = None):
-        self.secrets: list[str] = list(secrets or [])
-        self.pending: dict[Any, str] = {}
-
-    def redact(self, key: Any, text: str, final: bool = False) -> str:
-        """`text` with secrets replaced, minus a held-back tail that could start one (kept under `key`)."""
-        if not self.secrets and not self.pending:
-            return text
-        buf = self.pending.pop(key, "") + text
-        secrets = [s for s in self.secrets if s]  # an empty "secret" would match everywhere
-        for secret in secrets:
-            buf = buf.replace(secret, REDACTED)
-        if final:
-            return buf
-        hold = 0
-        for secret in secrets:
-            for n in range(min(len(secret) - 1, len(buf)), 0, -1):
-                if buf.endswith(secret[:n]):
-                    hold = max(hold, n)
-                    break
-        if hold:
-            self.pending[key] = buf[-hold:]
-            buf = buf[:-hold]
-        return buf
 
 
 class HeadlessPrinter:
@@ -60,7 +26,7 @@ class HeadlessPrinter:
         self.show_output = show_output
         self.total = 0
         self._at_line_start = True
-        self._redactor = SecretRedactor()
+        self._redactor = Redactor()
 
     @property
     def secrets(self) -> list[str]:
@@ -73,7 +39,7 @@ class HeadlessPrinter:
 
     def redact(self, key: tuple[str, str, str], text: str, final: bool = False) -> str:
         """Replace secrets in a stream, holding back a tail that could be the start of one split across chunks."""
-        return self._redactor.redact(key, text, final)
+        return self._redactor.stream(key, text, final)
 
     def _write_output(self, text: str) -> None:
         text = neutralise(text)

@@ -1,43 +1,29 @@
-"""One training session: a scenario's simulated cluster and the pieces a run (or `hamn status`) needs.
+"""One training session: a scenario's simulated cluster, its virtual clock and its faults.
 
-`hamn run RUNBOOK --training SCENARIO --headless`:
-
-    t = Training(scenario, seed=0)
-    req = RunRequest(runbook, cluster_path=str(t.cluster_path), …)
-    prepared = t.prepare(req, operator, [printer])   # engine.session.prepare with the simulator's pieces
-
-`hamn status --training SCENARIO`: `snapshot(t.cluster, t.probes(t.status_context()))`, and
-`t.sleep` between readings.
-
-Everything is virtual: `t.sleep` advances `t.clock` at once, so a run with 300 s waits takes
-milliseconds and the same seed always gives the same run. The probes are the real ones, over
-the simulated transport, with their clock and sleep bound to the virtual clock. The transport
-answers for every node, `local` (the console) included: never put it behind a Router with a
-LocalTransport, or a training `rpower` would run on the real console.
+Everything is virtual: `sleep` advances `clock` at once, so a run with 300 s waits takes
+milliseconds and the same seed always gives the same run. The simulator sits behind the
+transport interface: `transport` answers for every node, `local` (the console) included —
+never put it behind a Router with a LocalTransport, or a training `rpower` would run on the
+real console. The application layer (`app.targets.TrainingTarget`) puts the real probes and
+the runner on top of it; `on_event` fires the faults tied to a run's steps.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Callable
 
-from ..engine.events import Answered, CommandSent, Event, RunStarted, StepFinished, StepStarted
-from ..inventory.loader import load_cluster
-from ..probes.base import ProbeSet
-from ..runbook.context import RunContext, bind_roles, resolve_params
-from ..runbook.model import Runbook
+from ..cluster.loader import load_cluster
+from ..record.events import Answered, CommandSent, Event, RunStarted, StepFinished, StepStarted
 from . import actions
 from .build import build
 from .clock import VirtualClock
+from .errors import ScenarioError
 from .scenario import Action, Fault, Scenario, load_scenario
 from .shell import Shell
 from .transport import SimTransport
 
 CLUSTER_FILE = Path(__file__).with_name("training_cluster.toml")
 ON_EVENT = {"start": StepStarted, "command": CommandSent, "answer": Answered, "finish": StepFinished}
-
-
-class ScenarioError(Exception):
-    """A scenario's setup or fault could not be applied (its command failed): a bug in the scenario."""
 
 
 class Training:
@@ -72,60 +58,13 @@ class Training:
                 self._pending.append(f)
         self._runbook: str | None = None
 
-    # --- what a run needs --------------------------------------------------------------------------
+    # --- what a run needs ----------------------------------------------------------------------
     def clock(self) -> float:
         """Virtual epoch seconds (the Runner's and the db2 probes' `clock`)."""
         return self.vclock.now()
 
     async def sleep(self, seconds: float) -> None:
         await self.vclock.sleep(seconds)
-
-    def probes(self, ctx: RunContext | None = None) -> ProbeSet:
-        """The real probes (`cluster_probes`) over the simulator, with their waits and clocks virtual."""
-        from ..probes.db2.probe import db2_probes
-        from ..probes.host import host_probes
-        from ..probes.registry import cluster_probes
-
-        probes = cluster_probes(self.transport, self.cluster, ctx)
-        probes.probes.update(db2_probes(self.transport, self.cluster, ctx, sleep=self.sleep, clock=self.clock).probes)
-        probes.probes["host.clock"] = host_probes(self.transport, self.cluster, clock=self.clock).probes["host.clock"]
-        return probes
-
-    def probes_factory(self, transport: Any, cluster: Any, ctx: RunContext) -> ProbeSet:
-        """For `engine.session.prepare(probes_factory=…)`."""
-        return self.probes(ctx)
-
-    def transport_factory(self, cluster: Any) -> tuple[SimTransport, str]:
-        """For `engine.session.prepare(transport_factory=…)`: every node, `local` included, is simulated."""
-        return self.transport, "training"
-
-    def runner_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for `Runner(…)`: virtual sleep and clock, the audit log marked training."""
-        return {"sleep": self.sleep, "clock": self.clock, "training": True, "transport_name": "training"}
-
-    def status_context(self) -> RunContext:
-        """For `hamn status --training`: roles as the cluster file binds them."""
-        return RunContext({}, self.cluster, bind_roles(self.cluster))
-
-    def context(self, runbook: Runbook, sets: Mapping[str, Any] | None = None, roles: Mapping[str, str] | None = None) -> RunContext:
-        bound = bind_roles(self.cluster, roles)
-        return RunContext(resolve_params(runbook, dict(sets or {}), self.cluster, bound), self.cluster, bound)
-
-    def prepare(self, req: Any, operator: Any, subscribers: Iterable[Any] = (), **kw: Any) -> Any:
-        """`engine.session.prepare` wired to this session: every node simulated, time virtual,
-        faults fired by the run's events, a TRAINING log (the headless command and the TUI)."""
-        from ..engine.session import prepare
-
-        req.cluster_path = str(self.cluster_path)
-        return prepare(req, operator, [self.on_event, *subscribers], transport_factory=self.transport_factory,
-                       probes_factory=self.probes_factory, training=True, runner_kwargs=self.runner_kwargs(), **kw)
-
-    def runner(self, runbook: Runbook, ctx: RunContext, operator: Any, *, run_id: str = "training", subscribers: Iterable[Any] = ()) -> Any:
-        """A Runner wired to this session (used by the tests and the headless train command)."""
-        from ..engine.runner import Runner
-
-        return Runner(runbook, ctx, self.transport, self.probes(ctx), operator, run_id=run_id,
-                      subscribers=[self.on_event, *subscribers], **self.runner_kwargs())
 
     # --- faults ----------------------------------------------------------------------------------
     def on_event(self, event: Event) -> None:

@@ -3,6 +3,7 @@ the audit package (and its crypto) loads when one of these commands runs."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -27,7 +28,7 @@ def verify(log: str, allowed_signers: str | None, no_outputs: bool) -> None:
     """
     from pathlib import Path
 
-    from .audit.verify import verify_path
+    from ..audit.verify import verify_path
 
     report = verify_path(Path(log), Path(allowed_signers) if allowed_signers else None, outputs=not no_outputs, keep=False)
     for note in report.notes:
@@ -44,8 +45,6 @@ def show(log: str, allowed_signers: str | None, with_output: bool) -> None:
     """A timeline of the run: verification first, then every step, command and decision."""
     from pathlib import Path
 
-    from .audit.report import show_timeline
-
     sys.exit(show_timeline(Path(log), Path(allowed_signers) if allowed_signers else None, with_output=with_output))
 
 
@@ -59,7 +58,7 @@ def export(log: str, allowed_signers: str | None, fmt: str, out: str, casts: str
     """A self-contained report for an auditor: verification, who, what, where, when, decisions, outputs."""
     from pathlib import Path
 
-    from .audit.report import export_report
+    from ..audit.report import export_report
 
     code, written = export_report(Path(log), Path(out), fmt, Path(allowed_signers) if allowed_signers else None, Path(casts) if casts else None)
     click.echo(f"wrote {out}" + (f" and {written} recordings in {casts}" if casts else ""), err=True)
@@ -74,11 +73,61 @@ def review(log: str, ansi: bool, no_mouse: bool) -> None:
     """Replay a run in the TUI: the verification result first, then its steps, decisions, checks and outputs."""
     from pathlib import Path
 
-    from .cli_tui import can_start
+    from .tui import can_start
 
     if not can_start("hamn audit review"):
         click.echo("hamn audit review: without a terminal use `hamn audit show LOG --output`", err=True)
         sys.exit(2)
-    from .tui.launch import review_app
+    from ..tui.launch import review_app
 
     review_app(Path(log), mouse=not no_mouse, ansi=ansi)
+
+
+def show_timeline(path: Path, allowed_signers: Path | None = None, with_output: bool = False) -> int:
+    """The run as a Rich timeline: the verification first, then every record; the exit code of the verdict."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.panel import Panel
+    from rich.table import Table
+
+    from ..audit.report import build, describe, facts, stored_output
+    from ..audit.store import OutputStore
+    from ..textsafe import neutralise
+
+    view = build(path, allowed_signers)
+    console = Console(highlight=False)
+    colour = {"VALID": "green", "INVALID": "red", "INCOMPLETE": "yellow"}[view.report.status]
+    info = Table.grid(padding=(0, 2))
+    info.add_column(style="bold")
+    info.add_column()
+    for label, value in facts(view):
+        info.add_row(escape(label), escape(neutralise(value)))
+    console.print(Panel(info, title=f"[bold {colour}]{view.report.status}[/]", border_style=colour))
+    for note in view.report.notes:
+        console.print(f"[dim]note: {escape(neutralise(note))}[/]")
+    table = Table(title="timeline", expand=True, show_lines=False)
+    table.add_column("seg/rec", no_wrap=True, style="dim")
+    table.add_column("time (UTC)", no_wrap=True)
+    table.add_column("what", no_wrap=True)
+    table.add_column("detail", overflow="fold")
+    style = {"answered": "bold cyan", "question_asked": "cyan", "command_sent": "bold", "step_finished": "green", "run_finished": "bold",
+             "rollback_started": "magenta", "rollback_finished": "magenta", "lock_event": "yellow", "log_open": "dim", "log_close": "dim"}
+    store = OutputStore(Path(path if Path(path).is_dir() else Path(path).parent) / "outputs")
+    for seg_no, seg in enumerate(view.report.segments):
+        for rec in seg.records:
+            if rec["type"] == "checkpoint":
+                continue
+            text = describe(rec)
+            if rec["type"] == "step_finished" and rec["data"]["outcome"] != "done":
+                st = "red"
+            else:
+                st = style.get(rec["type"], "")
+            table.add_row(f"{seg_no}/{rec['seq']}", rec["ts"][11:23], rec["type"], f"[{st}]{escape(neutralise(text))}[/]" if st else escape(neutralise(text)))
+            if with_output and rec["type"] == "command_finished":
+                for stream in ("stdout", "stderr"):
+                    body, note = stored_output(store, rec["data"][f"{stream}_sha256"], rec["data"][f"{stream}_size"])
+                    if body:
+                        table.add_row("", "", f"  {stream}", escape(body.rstrip("\n") + (f"\n[{note}]" if note else "")))
+    console.print(table)
+    console.print(f"[bold {colour}]{escape(view.report.line)}[/]")
+    return view.report.exit_code

@@ -1,10 +1,10 @@
-"""The run's resume source: the signed audit log (`hamn_tui.audit`), read back into a RunState.
+"""Runs on disk: where a run's audit log lives, finding an unfinished run, and reading one back.
 
 A run lives in `<audit dir>/<runbook id>-<run id>/` as one or more segments; a resume after a
 crash, a `kill -9`, a lost console or a "waiting" stop adds a segment and never touches the old
-ones. `read_journal` verifies the segments (chain, signatures, outputs — not who signed, which
-is the auditor's `hamn audit verify --allowed-signers`) and replays their records: a torn last
-line is ignored and reported; damage anywhere refuses the resume.
+ones. `read_run` verifies the segments (chain, signatures, outputs — not who signed, which is
+the auditor's `hamn audit verify --allowed-signers`) and folds their records with the one fold
+(`record.fold`): a torn last line is ignored and reported; damage anywhere refuses the resume.
 """
 from __future__ import annotations
 
@@ -15,26 +15,18 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
-from ..audit.errors import AuditError as JournalError
-from ..audit.writer import AuditWriter as Journal
-from .runner import RunState
+from ..audit import segment_name
+from ..audit.errors import AuditError
+from ..audit.verify import segments_of, verify_path
+from ..record.fold import RunFold, RunState
 
-__all__ = ["Journal", "JournalContents", "JournalError", "default_dir", "find_unfinished", "new_run_id", "read_journal", "run_dir",
-           "secret_values", "still_running"]
+__all__ = ["AuditError", "RunContents", "find_unfinished", "new_run_id", "read_run", "run_dir", "still_running"]
 
 
 def new_run_id() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
-
-
-def default_dir() -> Path:
-    env = os.environ.get("HAMN_AUDIT_DIR")
-    if env:
-        return Path(env)
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "hamn" / "runs"
 
 
 def run_dir(directory: Path, runbook_id: str, run_id: str) -> Path:
@@ -42,7 +34,7 @@ def run_dir(directory: Path, runbook_id: str, run_id: str) -> Path:
 
 
 @dataclass
-class JournalContents:
+class RunContents:
     path: Path
     """The run directory (or the lone segment file given)."""
     started: dict[str, Any]
@@ -61,63 +53,33 @@ class JournalContents:
 
     @property
     def next_segment(self) -> Path:
-        from ..audit import segment_name
-
         return self.segments[-1].with_name(segment_name(self.head["segment"] + 1))
 
 
-def read_journal(path: Path) -> JournalContents:
+def read_run(path: Path) -> RunContents:
     """Replay a run's records: `path` is a run directory or one segment (with those it continues)."""
-    from ..audit.verify import verify_path
-
     path = Path(path)
     if not path.exists():
-        raise JournalError(f"cannot read {path}: no such file or directory")
+        raise AuditError(f"cannot read {path}: no such file or directory")
     report = verify_path(path)
     if report.status == "INVALID":
-        raise JournalError(f"{path}: the audit log is damaged, refusing to resume from it: {report.line.removeprefix('INVALID: ')}")
+        raise AuditError(f"{path}: the audit log is damaged, refusing to resume from it: {report.line.removeprefix('INVALID: ')}")
     records = [r for r in report.records if r["type"] not in ("log_open", "checkpoint", "log_close")]
     if not records or records[0]["type"] != "run_started":
-        raise JournalError(f"{path}: not a run's log (no run_started record)")
-    state = RunState()
-    finished: str | None = None
-    started = records[0]["data"]
+        raise AuditError(f"{path}: not a run's log (no run_started record)")
+    fold = RunFold()
     for rec in records:
-        kind, data = rec["type"], rec["data"]
-        if kind == "run_started":
-            finished = None
-        elif kind == "step_started":
-            # a step announced again after a resume keeps its unknown command: only its
-            # step_finished (an operator's decision) clears it
-            if data["step_id"] != state.in_flight:
-                state.in_flight = data["step_id"]
-                state.sent_in_flight = False
-        elif kind == "command_sent" and not data.get("rollback"):
-            state.sent_in_flight = True
-        elif kind == "captured":
-            state.captured[data["name"]] = data["value"]
-        elif kind in ("step_finished", "step_skipped"):
-            sid = data["step_id"]
-            state.outcomes[sid] = data.get("outcome", "skipped")
-            if data.get("choice"):
-                state.choices[sid] = data["choice"]
-            state.in_flight, state.sent_in_flight = None, False
-        elif kind == "rollback_finished" and data.get("ok"):
-            state.outcomes[data["step_id"]] = "rolled_back"
-        elif kind == "run_finished":
-            finished = data["outcome"]
+        fold.apply_record(rec)
     last = report.segments[-1]
     head = {"file": last.path.name, "log": last.log_id, "size": last.size, "head": last.head, "seq": last.count - 1,
             "torn_bytes": len(last.torn), "torn_sha256": hashlib.sha256(last.torn).hexdigest() if last.torn else None,
             "segment": (last.open or {}).get("segment", 0)}
-    return JournalContents(path, started, state, finished, bool(last.torn), [r for s in report.segments for r in s.records],
-                           [s.path for s in report.segments], head)
+    return RunContents(path, records[0]["data"], fold.state, fold.outcome, bool(last.torn), [r for s in report.segments for r in s.records],
+                       [s.path for s in report.segments], head)
 
 
 def _finished_quickly(run: Path) -> bool:
     """True when the run's last segment ends with a log_close of a run that ended (no full read)."""
-    from ..audit.verify import segments_of
-
     found = segments_of(run)
     if not found:
         return True
@@ -130,26 +92,24 @@ def _finished_quickly(run: Path) -> bool:
     return b'"type":"log_close"' in tail and any(f'"outcome":"{o}"'.encode() in tail for o in ("done", "failed", "aborted"))
 
 
-def find_unfinished(directory: Path, runbook_id: str, cluster: str | None) -> JournalContents | None:
+def find_unfinished(directory: Path, runbook_id: str, cluster: str | None) -> RunContents | None:
     """The newest resumable run of this runbook on this cluster, if any."""
     if not directory.is_dir():
         return None
-    from ..audit.verify import segments_of
-
     runs = [d for d in directory.glob(f"{runbook_id}-*") if d.is_dir() and segments_of(d)]
     for run in sorted(runs, key=lambda d: segments_of(d)[-1].stat().st_mtime, reverse=True):
         if _finished_quickly(run):
             continue
         try:
-            contents = read_journal(run)
-        except JournalError:
+            contents = read_run(run)
+        except AuditError:
             continue
         if contents.started.get("runbook_id") == runbook_id and contents.started.get("cluster") == cluster and contents.resumable:
             return contents
     return None
 
 
-def still_running(contents: JournalContents) -> bool:
+def still_running(contents: RunContents) -> bool:
     """Whether a hamn process still holds the run's last segment (it is not a crashed run)."""
     try:
         fd = os.open(contents.segments[-1], os.O_RDONLY)
@@ -163,12 +123,3 @@ def still_running(contents: JournalContents) -> bool:
         return True
     finally:
         os.close(fd)
-
-
-def secret_values(params: Iterable[Any]) -> list[str]:
-    from ..runbook.template import Secret
-
-    import shlex
-
-    values = [p.reveal() for p in params if isinstance(p, Secret)]
-    return values + [shlex.quote(v) for v in values if shlex.quote(v) != v]
