@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from email import message_from_string
 
-from hamn_tui.alerts import message
-from hamn_tui.inventory.model import Alerts
-from hamn_tui.status import NodeStatus, Snapshot, transitions
+from hamn_tui.app.alerts import message
+from hamn_tui.cluster.model import Alerts
+from hamn_tui.app.status import NodeStatus, Snapshot, transitions
 
 
 def snap(kind="db2", **nodes) -> Snapshot:
@@ -42,3 +42,29 @@ def test_alert_mail_names_the_transition_and_the_state():
     assert msg["To"] == "ops@example.org"
     body = msg.get_payload(decode=True).decode()
     assert "connect_status=DISCONNECTED" in body and "state=REMOTE_CATCHUP_PENDING" in body
+
+
+def test_a_failed_alert_mail_is_said_on_stderr_and_the_watch_goes_on(capsys):
+    """--watch on the simulator: mn2 crashes between two readings, the alert cannot be mailed
+    (nothing listens on the port): the failure is one line on stderr, the watch ends normally."""
+    import asyncio
+    import socket
+
+    from hamn_tui.app.targets import TrainingTarget
+    from hamn_tui.cli.status import watch_status
+    from hamn_tui.cluster.model import Alerts
+    from hamn_tui.sim.scenario import Action
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now
+    target = TrainingTarget.scenario("healthy")
+    target.cluster = target.cluster.model_copy(update={"alerts": Alerts(mail_to=["ops@example.org"], smtp_host="127.0.0.1", smtp_port=port)})
+    t = target.sim
+    t.vclock.call_at(t.vclock.now() + 5, lambda: t.apply(Action(action="crash_node", node="mn2")))
+    assert asyncio.run(watch_status(target, as_json=False, watch=True, interval=10, count=2)) == 0
+    out = capsys.readouterr()
+    assert "mn2" in out.out and "unreachable" in out.out.lower()
+    failed = [line for line in out.err.splitlines() if "alert mail to ops@example.org via 127.0.0.1" in line]
+    assert failed and "failed" in failed[0]
