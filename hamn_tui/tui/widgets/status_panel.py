@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
-from ...status import Snapshot
+from ...app.status import Snapshot
 
 STALE_AFTER_S = 30.0
 
