@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 OURS = Path(__file__).resolve().parent / "fixtures_db2"
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "db2"
 
 
 def advise(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
@@ -37,7 +36,7 @@ def test_remote_catchup_pending_never_without_fencing():
 
 
 def test_on_a_primary_nothing_is_allowed_and_bad_input_is_one_line():
-    v = json.loads(advise(str(SHARED / "03_db2pd_v105_primary_peer_single_standby.txt"), "--json").stdout)
+    v = json.loads(advise(str(OURS / "03_db2pd_v105_primary_peer_single_standby.txt"), "--json").stdout)
     assert {v[k]["verdict"] for k in ("graceful", "peer_window_only", "force")} == {"refused"}
     bad = advise("-", stdin="hello world\n")
     assert bad.returncode == 1 and "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1

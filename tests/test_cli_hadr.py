@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import REPO
-from .test_db2_parse import MINE, SHARED
+from .test_db2_parse import MINE
 
 CHANNEL_KEYS = {"role", "state", "syncmode", "connect_status", "log_gap_bytes", "primary_host", "standby_host", "peer_window_s",
                 "peer_window_end_epoch", "flags", "flags_reported", "primary_log_pos", "standby_log_pos", "standby_replay_log_pos",
@@ -37,14 +37,14 @@ def test_parse_file_json():
 
 @pytest.mark.parametrize("args", [["parse", "-", "--json"], ["parse", "--json"]])
 def test_parse_stdin_json(args: list[str]):
-    r = hamn(*args, stdin=(SHARED / "01_db2pd_v97_primary_peer_ibmwiki.txt").read_bytes())
+    r = hamn(*args, stdin=(MINE / "01_db2pd_v97_primary_peer_ibmwiki.txt").read_bytes())
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert (out["format"], out["database"], out["channels"][0]["state"], out["channels"][0]["log_gap_bytes"]) == ("db2pd-9", "HADRDB", "PEER", 1412)
 
 
 def test_not_activated_json_has_no_role():
-    r = hamn("parse", str(SHARED / "08_db2pd_database_not_activated.txt"), "--json")
+    r = hamn("parse", str(MINE / "08_db2pd_database_not_activated.txt"), "--json")
     out = json.loads(r.stdout)
     assert (r.returncode, out["activated"], out["role"], out["channels"]) == (0, False, None, [])
 
@@ -73,7 +73,7 @@ def test_errors_are_one_line_naming_file_and_line(tmp_path: Path):
         "empty.txt": (b"", "empty.txt: empty input"),
         "ls.txt": (b"total 12\nfoo\n", "ls.txt:1: not a DB2 HADR status"),
         "garbage.bin": (bytes(range(256)) * 4, "garbage.bin:2: not text"),
-        "cut97.txt": ((SHARED / "01_db2pd_v97_primary_peer_ibmwiki.txt").read_bytes().split(b"S0000833.LOG")[0],
+        "cut97.txt": ((MINE / "01_db2pd_v97_primary_peer_ibmwiki.txt").read_bytes().split(b"S0000833.LOG")[0],
                       "cut97.txt:17: header row 'PrimaryFile PrimaryPg PrimaryLSN' has no value row after it"),
         "cut10.txt": ((MINE / "v115_standby_peer.txt").read_bytes()[:900], "cut10.txt:19: the HADR block at lines 4-19 ends without PRIMARY_LOG_FILE,PAGE,POS"),
     }

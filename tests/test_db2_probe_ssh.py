@@ -11,6 +11,7 @@ import asyncio
 import pwd
 import shutil
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,6 @@ from hamn_tui.transport.ssh import SshTransport
 
 from .sshd_fixture import TEST_USER, lab_dir, sshd  # noqa: F401
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "db2"
 OURS = Path(__file__).resolve().parent / "fixtures_db2"
 FAKE = """#!/bin/sh
 # stand-in for DB2's {tool}: prints the next queued sample
@@ -77,9 +77,11 @@ def cluster_for(sshd, tmp: Path):  # noqa: F811
 
 
 def window_open(sample: str, seconds: int) -> str:
-    """The sample with its PEER_WINDOW_END moved to `seconds` from now (samples are from 2024)."""
+    """The sample with its PEER_WINDOW_END moved to `seconds` from now (samples are from 2024), its printed
+    date with it (the samples' clock is UTC): a date that disagrees with its epoch is no evidence."""
     end = int(time.time()) + seconds
-    return sample.replace("(1715656230)", f"({end})")
+    when = datetime.fromtimestamp(end, timezone.utc)
+    return sample.replace("05/14/2024 03:10:30.000000 (1715656230)", f"{when:%m/%d/%Y %H:%M:%S}.000000 ({end})")
 
 
 def read(cluster, probe: str, node: str, args=None, outcomes=None):
@@ -106,7 +108,7 @@ def test_db2_hadr_reads_db2pd_as_the_instance_owner(sshd, db2_instance, tmp_path
 
 def test_not_activated_reads_as_unknown_role_never_standard(sshd, db2_instance, tmp_path):  # noqa: F811
     enqueue, _ = db2_instance
-    enqueue((SHARED / "08_db2pd_database_not_activated.txt").read_text())
+    enqueue((OURS / "08_db2pd_database_not_activated.txt").read_text())
     r = read(cluster_for(sshd, tmp_path), "db2.hadr", "mn2")
     assert r.fields == {"activated": False}
 
@@ -116,7 +118,7 @@ def test_takeover_reads_twice_then_the_partner_and_applies_the_gates(sshd, db2_i
     cluster = cluster_for(sshd, tmp_path)
     standby = window_open((OURS / "v115_standby_disconnected_peer.txt").read_text(), 100)
     # this node twice, then the partner — which answers, so it is not "down": no forced takeover
-    enqueue(standby, standby, (SHARED / "03_db2pd_v105_primary_peer_single_standby.txt").read_text())
+    enqueue(standby, standby, (OURS / "03_db2pd_v105_primary_peer_single_standby.txt").read_text())
     r = read(cluster, "db2.takeover", "mn2")
     assert list(queue.iterdir()) == []
     assert (r.fields["graceful"], r.fields["peer_window_only"], r.fields["force"]) == ("refused", "refused", "refused")

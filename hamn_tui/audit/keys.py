@@ -29,6 +29,8 @@ from ..settings import settings
 from . import sshsig
 
 AGENT_TIMEOUT_S = 120.0
+MAX_KEY_FILE = 64 * 1024
+"""A private key file is a few KiB (RSA 16384 is under 13 KiB); a larger file is not one, and is not read whole."""
 
 
 class SigningKeyError(Exception):
@@ -108,9 +110,11 @@ def load_key_file(path: str | Path, kind: str, principal: str) -> Signer:
 
     p = Path(path).expanduser()
     try:
-        data = p.read_bytes()
+        with open(p, "rb") as fh:
+            data = fh.read(MAX_KEY_FILE + 1)
     except OSError as exc:
         raise SigningKeyError(f"cannot read the signing key {p}: {exc.strerror}") from None
+    _check_is_private_key(p, data)
     _check_private(p)
     try:
         loader = load_ssh_private_key if b"OPENSSH PRIVATE KEY" in data else load_pem_private_key
@@ -125,6 +129,21 @@ def load_key_file(path: str | Path, kind: str, principal: str) -> Signer:
     if isinstance(private, RSAPrivateKey):
         return _rsa_signer(private, kind, "file", principal, str(p))
     raise SigningKeyError(f"the signing key {p} is a {type(private).__name__}: use an Ed25519 (or RSA) key")
+
+
+def _check_is_private_key(p: Path, data: bytes) -> None:
+    """Refuse, by its content, a file that is no private key (its .pub, /etc/passwd, a log) before
+    anything else is said about it: its mode or a parser's message would send the operator astray."""
+    if len(data) > MAX_KEY_FILE:
+        raise SigningKeyError(f"the signing key {p} is not a private key: larger than {MAX_KEY_FILE // 1024} KiB")
+    if b"PRIVATE KEY-----" in data:
+        return
+    try:
+        sshsig.parse_public_line(data.decode("ascii"))
+    except (UnicodeDecodeError, sshsig.SigError):
+        raise SigningKeyError(f"the signing key {p} is not a private key: expected an OpenSSH or PEM private key file "
+                              f"(Ed25519 or RSA)") from None
+    raise SigningKeyError(f"the signing key {p} is not a private key but a public one: give the file without .pub")
 
 
 def _check_private(p: Path) -> None:

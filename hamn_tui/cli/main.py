@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from pathlib import Path
 
 import click
 
@@ -22,19 +23,39 @@ def entry() -> None:
         sys.exit(130)
     except Exception as exc:  # a bug must not bury the operator in a traceback
         import traceback
-        from datetime import datetime, timezone
 
-        from ..settings import settings
-
-        path = settings().state_dir / f"crash-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.txt"
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(traceback.format_exc())
-            where = f"details in {path}"
+            where = f"details in {write_crash(traceback.format_exc())}"
         except OSError:
             where = "details could not be saved"
         click.echo(f"hamn: internal error: {type(exc).__name__}: {exc} ({where})", err=True)
         sys.exit(70)
+
+
+def write_crash(text: str) -> Path:
+    """Save a traceback as a new file under the state directory and return its path.
+
+    One file per crash, never overwritten: the name has the time to the microsecond and the pid,
+    and the file is created exclusively (O_EXCL) — a clash (same microsecond, a reused pid, a
+    frozen clock) takes the next free `-N` suffix instead of replacing an earlier report."""
+    import os
+    from datetime import datetime, timezone
+
+    from ..settings import settings
+
+    directory = settings().state_dir
+    directory.mkdir(parents=True, exist_ok=True)
+    stem = f"crash-{datetime.now(timezone.utc):%Y%m%dT%H%M%S.%fZ}-{os.getpid()}"
+    for n in range(1000):
+        path = directory / (f"{stem}.txt" if n == 0 else f"{stem}-{n}.txt")
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            continue
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        return path
+    raise FileExistsError(f"{directory}: no free crash file name for {stem}")
 
 
 COMMANDS = {

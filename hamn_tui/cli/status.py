@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import sys
 import time
 from typing import Any
@@ -15,6 +16,9 @@ from rich.text import Text
 
 from ..app.status import UNKNOWN, Snapshot, StatusReader, transitions
 from .errors import bad_input_exits, refuse
+
+MAX_INTERVAL_S = 86400.0
+"""A day: a longer --interval is a mistake (and an infinite one would never read again, a NaN one crashes the sleep)."""
 
 
 def _cell(value: object) -> str:
@@ -95,7 +99,7 @@ async def watch_status(target: Any, *, as_json: bool, watch: bool, interval: flo
 @click.option("--cluster", "cluster_path", metavar="FILE", help="The cluster file (default: $HAMN_CLUSTER, /etc/hamn/cluster.toml).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per snapshot.")
 @click.option("--watch", is_flag=True, help="Keep reading; mail the [alerts] list on transitions.")
-@click.option("--interval", default=10.0, show_default=True, help="Seconds between the end of one reading and the next.")
+@click.option("--interval", default=10.0, show_default=True, help="Seconds between the end of one reading and the next (more than 0, at most a day).")
 @click.option("--count", type=int, default=0, help="With --watch: stop after this many readings (0: never).")
 @click.option("--training", "scenario", metavar="SCENARIO", help="The simulated cluster in this scenario (virtual time).")
 def status(cluster_path: str | None, as_json: bool, watch: bool, interval: float, count: int, scenario: str | None) -> None:
@@ -103,6 +107,10 @@ def status(cluster_path: str | None, as_json: bool, watch: bool, interval: float
     from ..app.targets import ClusterTarget, Target, TrainingTarget
     from ..settings import settings
 
+    if not (math.isfinite(interval) and 0 < interval <= MAX_INTERVAL_S):
+        refuse("hamn status", f"--interval {interval:g}: expected seconds, more than 0 and at most {MAX_INTERVAL_S:g}")
+    if count < 0:
+        refuse("hamn status", f"--count {count}: expected a number of readings, 0 for no limit")
     target: Target
     if scenario:
         with bad_input_exits("hamn status", f"training scenario {scenario}: "):

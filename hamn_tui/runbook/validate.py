@@ -18,6 +18,9 @@ class FileResult:
     problems: list[Problem]
 
 
+NO_RUNBOOKS = "no runbooks here: a directory stands for the *.toml files in it, and it has none"
+
+
 def expand(paths: list[str]) -> list[str]:
     """Files as given; a directory stands for the *.toml files in it."""
     out: list[str] = []
@@ -43,6 +46,9 @@ def validate_paths(paths: list[str], cluster: Cluster | None = None) -> list[Fil
     results: dict[str, FileResult] = {}
     docs: list[TomlDocument] = []
     files = expand(paths)
+    for p in paths:  # a directory with nothing to check must not pass as "all valid"
+        if Path(p).is_dir() and not expand([p]):
+            results[p] = FileResult(p, None, [Problem(p, 1, 1, NO_RUNBOOKS)])
     for f in files:
         try:
             docs.append(read_toml(f))
@@ -68,4 +74,4 @@ def validate_paths(paths: list[str], cluster: Cluster | None = None) -> list[Fil
         elif kind is None:
             keys = ", ".join(sorted(doc.data)) or "nothing"
             results[doc.path] = FileResult(doc.path, None, [Problem(doc.path, 1, 1, f"neither a runbook (no [runbook] table) nor a cluster file (no [cluster] table); found: {keys}")])
-    return [results[f] for f in files if f in results]
+    return [results[f] for p in paths for f in (expand([p]) or [p]) if f in results]

@@ -7,7 +7,7 @@ import pwd
 import shutil
 import signal
 import time
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable, Sequence
 
 from .base import OutputSink, Result, Stream, TransportError
 from .killtree import kill_tree_command
@@ -77,11 +77,10 @@ class LocalTransport:
         counts = {"stdout": 0, "stderr": 0}
         assert proc.stdout is not None and proc.stderr is not None
         # The command is over when it exited AND both pipes reached EOF (as with ssh).
-        done = asyncio.ensure_future(asyncio.gather(
-            pump(proc.stdout.read, "stdout", on_output, counts),
-            pump(proc.stderr.read, "stderr", on_output, counts),
-            proc.wait(),
-        ))
+        exited = asyncio.ensure_future(proc.wait())
+        parts = [asyncio.ensure_future(pump(proc.stdout.read, "stdout", on_output, counts)),
+                 asyncio.ensure_future(pump(proc.stderr.read, "stderr", on_output, counts)), exited]
+        done = asyncio.ensure_future(asyncio.gather(*parts))
         waiters: set[asyncio.Future] = {done}
         cancelled = asyncio.ensure_future(cancel.wait()) if cancel is not None else None
         if cancelled is not None:
@@ -101,6 +100,7 @@ class LocalTransport:
                     note += "; output pipes still held open by an escaped process, stopped reading"
             elif done.exception() is not None:  # the output sink raised: stop the command, then say so
                 await self._stop(proc.pid, user)
+                await asyncio.wait({exited}, timeout=self.kill_grace_s + 3)
                 done.result()
         except asyncio.CancelledError:
             await asyncio.shield(self._stop(proc.pid, user))
@@ -109,6 +109,7 @@ class LocalTransport:
         finally:
             if cancelled is not None:
                 cancelled.cancel()
+            await self._release(proc, parts)
         duration = int((time.monotonic() - start) * 1e6)
         common = dict(duration_us=duration, stdout_bytes=counts["stdout"], stderr_bytes=counts["stderr"])
         if ending == "timeout":
@@ -121,6 +122,25 @@ class LocalTransport:
         if rc < 0:
             return Result("signalled", signal=signal_name(-rc), **common)
         return Result("exited", exit_status=rc, **common)
+
+    @staticmethod
+    async def _release(proc: asyncio.subprocess.Process, parts: Sequence[asyncio.Future[Any]]) -> None:
+        """Leave nothing of the command on this event loop: the reading tasks still running are cancelled and
+        the subprocess transport closed. When its output was not read to the end (a sink that raised, a pipe an
+        escaped process holds) the transport never closes itself, and is reclaimed after the loop is gone:
+        "Event loop is closed" and ResourceWarnings at exit."""
+        pending = [f for f in parts if not f.done()]
+        for f in pending:
+            f.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+        transport = getattr(proc, "_transport", None)  # asyncio's Process has no public close()
+        if transport is not None and not transport.is_closing():
+            try:
+                transport.close()  # closes the pipes, then kills the child if it still runs
+            except OSError:  # a run-as child we may not signal (sudo): its pipes are closed all the same
+                pass
+            await asyncio.sleep(0)  # the pipes' connection_lost runs on this loop, while it is open
 
     async def _stop(self, pid: int, user: str | None) -> str:
         """Stop the command's tree; as the run-as user too when we cannot signal its processes."""

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 
 from .model import HadrChannel, HadrStatus, LogPosition, ParseError
-from .normalise import CHANNEL_KEYS, Line, UnitError, enum_in, hex_int, key_unit, lines_of, local_timestamp, printed, snippet
+from .normalise import CHANNEL_KEYS, Line, UnitError, assign, enum_in, hex_int, key_unit, lines_of, local_timestamp, printed, snippet
 
 BANNER = re.compile(
     r"^\s*Database\s+(?P<kind>Member|Partition)\s+(?P<member>\d+)\s+--\s+Database\s+(?P<db>\S+)\s+--\s+(?P<state>.+?)\s+--\s+"
@@ -192,13 +192,14 @@ def _channel_10(block: list[tuple[Line, str, str]], warnings: list[str]) -> Hadr
             continue
         name, kind = spec
         try:
-            setattr(ch, name, printed(kind, value, unit, warnings, where))
+            converted = printed(kind, value, unit, warnings, where)
         except UnitError as exc:
             warnings.append(f"{where}{key}: {exc}: kept in extra")
             ch.extra[key] = value.strip()
             continue
         except ValueError as exc:
             raise ParseError(f"{key}: {exc}", line.no) from None
+        assign(ch, name, kind, converted, key, value, warnings, where)
         if kind == "flags":
             ch.flags_reported = True
     missing = [k for k in REQUIRED_10 if k not in seen]
@@ -304,10 +305,10 @@ def _map_9(cells: dict[str, tuple[str | None, Line]], warnings: list[str]) -> Ha
         except ValueError as exc:
             raise ParseError(f"{name}: {exc}", line.no) from None
 
-    for name, (cell, _) in cells.items():
+    for name, (cell, line) in cells.items():
         if name in COLUMNS_9:
             attr, kind = COLUMNS_9[name]
-            setattr(ch, attr, convert(name, kind))
+            assign(ch, attr, kind, convert(name, kind), name, cell, warnings, f"line {line.no}: ")
         elif name not in SPECIAL_9 or name in ("LocalService", "RemoteService"):
             ch.extra[name] = cell
     role = ch.role or enum_in("role", raw("Role"), [])
@@ -330,5 +331,7 @@ def _map_9(cells: dict[str, tuple[str | None, Line]], warnings: list[str]) -> Ha
         # 9.x LSNs are byte offsets in the log stream (IBM 9.7 "Log sequence numbers"; fixture 01: the
         # LSN difference matches LogGapRunAvg), so they give `pos` as well.
         pos = convert(f"{prefix}LSN", "hex") if f"{prefix}LSN" in cells else None
-        setattr(ch, attr, LogPosition(file, page, pos, lsn))  # type: ignore[arg-type]
+        shown = " ".join(str(c) for c in (file, raw(f"{prefix}Pg"), lsn) if c is not None)
+        assign(ch, attr, "logpos", LogPosition(file, page, pos, lsn), f"{prefix}File/Pg/LSN", shown, warnings,  # type: ignore[arg-type]
+               f"line {cells[f'{prefix}File'][1].no}: ")
     return ch

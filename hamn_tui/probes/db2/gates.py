@@ -2,14 +2,16 @@
 
 Three verdicts — graceful, BY FORCE PEER WINDOW ONLY, BY FORCE — each allowed, refused or
 unknown, with reasons that name the fields and their values. Unknown is never allowed: a
-value the status does not show stops the takeover until someone reads it.
+value the status does not show stops the takeover until someone reads it, and so does a value
+that cannot be true (a negative log gap, a PEER_WINDOW_END whose date and epoch disagree): a
+garbled reading is no evidence either way.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .model import HadrChannel, HadrStatus
+from .model import HadrChannel, HadrStatus, LogPosition
 
 VerdictWord = Literal["allowed", "refused", "unknown"]
 CLOCK_MARGIN_S = 5
@@ -57,20 +59,62 @@ class Advice:
         }
 
 
+NAMES = {
+    "log_gap_bytes": "HADR_LOG_GAP", "time_since_last_recv_s": "TIME_SINCE_LAST_RECV", "hadr_timeout_s": "HADR_TIMEOUT",
+    "peer_window_s": "PEER_WINDOW", "peer_window_end_epoch": "PEER_WINDOW_END", "primary_log": "PRIMARY_LOG_FILE,PAGE,POS",
+    "standby_log": "STANDBY_LOG_FILE,PAGE,POS", "primary_log_time_epoch": "PRIMARY_LOG_TIME",
+    "standby_replay_log_time_epoch": "STANDBY_REPLAY_LOG_TIME",
+}
+"""The DB2 name of each channel field a verdict reads, for its reasons."""
+
+
+def _doubt(ch: HadrChannel, name: str) -> str | None:
+    """Why field `name` cannot be decided on, or None: the parser found it impossible (and left it
+    unknown), or — whatever the source — it is negative, which no DB2 count, size or time is."""
+    why = getattr(ch, "implausible", {}).get(name)
+    if why:
+        return str(why)
+    value = getattr(ch, name)
+    parts = (value.page, value.pos) if isinstance(value, LogPosition) else (value,)
+    if any(isinstance(v, (int, float)) and not isinstance(v, bool) and v < 0 for v in parts):
+        return f"{NAMES.get(name, name)} = {value}: negative, which it never is"
+    return None
+
+
+def _doubts(v: Verdict, ch: HadrChannel, *names: str) -> set[str]:
+    """Mark `v` unknown for each impossible field it reads; the names of those fields."""
+    found = set()
+    for name in names:
+        why = _doubt(ch, name)
+        if why:
+            v.unknown(f"{why}: cannot decide on an impossible value")
+            found.add(name)
+    return found
+
+
 def _all(reason: str, word: VerdictWord) -> Advice:
     return Advice(Verdict(word, [reason]), Verdict(word, [reason]), Verdict(word, [reason]))
 
 
-def _loss(ch: HadrChannel) -> tuple[int | None, int | None]:
-    """Last known primary minus standby log position (bytes) and log time (seconds)."""
+def _loss(ch: HadrChannel) -> tuple[int | None, int | None, list[str]]:
+    """Last known primary minus standby log position (bytes) and log time (seconds), from plausible values
+    only; and the impossible values it had to pass over (said next to the estimate)."""
+    passed: list[str] = []
+
+    def usable(*names: str) -> bool:
+        whys = [why for n in names if (why := _doubt(ch, n))]
+        passed.extend(whys)
+        return not whys
+
     b = s = None
-    if ch.primary_log.pos is not None and ch.standby_log.pos is not None:
+    if usable("primary_log", "standby_log") and ch.primary_log.pos is not None and ch.standby_log.pos is not None:
         b = max(0, ch.primary_log.pos - ch.standby_log.pos)
-    elif ch.log_gap_bytes is not None:
+    elif usable("log_gap_bytes") and ch.log_gap_bytes is not None:
         b = ch.log_gap_bytes
-    if ch.primary_log_time_epoch is not None and ch.standby_replay_log_time_epoch is not None:
+    if usable("primary_log_time_epoch", "standby_replay_log_time_epoch") and ch.primary_log_time_epoch is not None \
+            and ch.standby_replay_log_time_epoch is not None:
         s = max(0, ch.primary_log_time_epoch - ch.standby_replay_log_time_epoch)
-    return b, s
+    return b, s, passed
 
 
 def advise(
@@ -105,7 +149,7 @@ def advise(
         return _all(f"HADR_ROLE = {ch.role}: a takeover is issued on the standby, not here", "refused")
 
     advice = Advice(Verdict(), Verdict(), Verdict())
-    advice.estimated_loss_bytes, advice.estimated_loss_s = _loss(ch)
+    advice.estimated_loss_bytes, advice.estimated_loss_s, passed_over = _loss(ch)
     state, sync, conn = ch.state, ch.syncmode, ch.connect_status
 
     if second is not None:
@@ -121,7 +165,7 @@ def advise(
 
     _graceful(advice.graceful, ch, primary, primary_unreadable, max_gap_bytes)
     _peer_window_only(advice.peer_window_only, ch, now_epoch, primary_down, primary_fenced)
-    _force(advice.force, ch, primary_down, primary_fenced, advice)
+    _force(advice.force, ch, primary_down, primary_fenced, advice, passed_over)
     if second is None:
         for v in (advice.graceful, advice.peer_window_only, advice.force):
             if v.verdict == "allowed":
@@ -147,16 +191,20 @@ def _graceful(v: Verdict, ch: HadrChannel, primary: HadrStatus | None, primary_u
         v.refuse(f"HADR_CONNECT_STATUS = {conn}: the primary must be connected to hand over its role")
     if superasync:
         v.note(f"SUPERASYNC never reaches PEER: the takeover first ships and replays the whole gap (HADR_LOG_GAP = {ch.log_gap_bytes})")
+    doubted = _doubts(v, ch, "log_gap_bytes", "time_since_last_recv_s", "hadr_timeout_s")
     blocked = [f for f in ch.flags if f in BLOCKING_FLAGS]
     if not getattr(ch, "flags_reported", True):
         v.note("HADR_FLAGS is not reported by this source (DB2 9.x/10.1, snapshot): check `db2pd -db DB -tablespaces` on the standby shows every table space normal")
     if blocked:
         v.refuse(f"HADR_FLAGS = {' '.join(ch.flags)}: {', '.join(blocked)} must be fixed before a takeover")
-    if ch.log_gap_bytes is None:
+    if "log_gap_bytes" in doubted:
+        pass  # unknown already, with why
+    elif ch.log_gap_bytes is None:
         v.note("HADR_LOG_GAP is not shown")
     elif ch.log_gap_bytes > max_gap and not superasync:
         v.refuse(f"HADR_LOG_GAP = {ch.log_gap_bytes} bytes > {max_gap}: let the standby catch up first")
-    if ch.time_since_last_recv_s is not None and ch.hadr_timeout_s is not None and ch.time_since_last_recv_s >= ch.hadr_timeout_s:
+    if (not doubted & {"time_since_last_recv_s", "hadr_timeout_s"} and ch.time_since_last_recv_s is not None
+            and ch.hadr_timeout_s is not None and ch.time_since_last_recv_s >= ch.hadr_timeout_s):
         v.refuse(f"TIME_SINCE_LAST_RECV = {ch.time_since_last_recv_s:g} s ≥ HADR_TIMEOUT = {ch.hadr_timeout_s:g} s: the primary has gone quiet")
     if primary_unreadable:
         v.unknown("the primary's own status could not be read: it may have just failed (it can still look PEER here until HADR_TIMEOUT)")
@@ -180,7 +228,10 @@ def _peer_window_only(v: Verdict, ch: HadrChannel, now: float, primary_down: boo
         v.unknown("HADR_SYNCMODE is not shown")
     elif sync not in ("SYNC", "NEARSYNC"):
         v.refuse(f"HADR_SYNCMODE = {sync}: PEER WINDOW ONLY is valid only with SYNC or NEARSYNC")
-    if ch.peer_window_s is None:
+    doubted = _doubts(v, ch, "peer_window_s", "peer_window_end_epoch")
+    if "peer_window_s" in doubted:
+        pass  # unknown already, with why
+    elif ch.peer_window_s is None:
         v.unknown("PEER_WINDOW is not shown")
     elif ch.peer_window_s <= 0:
         v.refuse("PEER_WINDOW = 0: there is no peer window (set HADR_PEER_WINDOW > 0)")
@@ -192,7 +243,9 @@ def _peer_window_only(v: Verdict, ch: HadrChannel, now: float, primary_down: boo
     elif state != "DISCONNECTED_PEER":
         v.refuse(f"HADR_STATE = {state}: PEER WINDOW ONLY needs DISCONNECTED_PEER (the standby was in PEER when the primary went away)")
     end = ch.peer_window_end_epoch
-    if end is None:
+    if "peer_window_end_epoch" in doubted:
+        pass  # unknown already, with why
+    elif end is None:
         if state in ("PEER", "DISCONNECTED_PEER"):
             v.unknown("PEER_WINDOW_END is not shown: cannot tell whether the window is still open")
     elif now + CLOCK_MARGIN_S >= end:
@@ -206,7 +259,8 @@ def _peer_window_only(v: Verdict, ch: HadrChannel, now: float, primary_down: boo
         v.note("the old primary must stay down (fenced) before PEER_WINDOW_END for no committed transaction to be lost")
 
 
-def _force(v: Verdict, ch: HadrChannel, primary_down: bool | None, fenced: bool | None, advice: Advice) -> None:
+def _force(v: Verdict, ch: HadrChannel, primary_down: bool | None, fenced: bool | None, advice: Advice,
+           passed_over: list[str]) -> None:
     state = ch.state
     if state is None:
         v.unknown("HADR_STATE is not shown")
@@ -224,6 +278,8 @@ def _force(v: Verdict, ch: HadrChannel, primary_down: bool | None, fenced: bool 
     loss_b, loss_s = advice.estimated_loss_bytes, advice.estimated_loss_s
     if state == "REMOTE_CATCHUP_PENDING":
         v.note("HADR_STATE = REMOTE_CATCHUP_PENDING: the standby was not in PEER — committed transactions not shipped to it are lost")
+    for why in passed_over:
+        v.note(f"the possible loss below ignores an impossible value: {why}")
     shown = f"{loss_b} bytes of log" if loss_b is not None else "an unknown amount of log"
     shown += f", about {loss_s} s of transactions" if loss_s is not None else ""
     v.note(f"possible data loss: {shown} (last known primary minus standby position); the old primary will need reinitialising")

@@ -69,6 +69,10 @@ class HadrChannel:
     then means no flag is set. False: the source has no flags (9.x, 10.1, snapshot) — unknown."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Fields this parser does not know, by their printed key, value as printed (stripped)."""
+    implausible: dict[str, str] = field(default_factory=dict)
+    """Fields whose printed value cannot be true (a negative size, a date and `(epoch)` no time zone
+    reconciles), by field name: the printed key and value and why. Such a field is None (unknown) and
+    every takeover verdict that reads it is unknown: a garbled reading must not pass for a safe one."""
 
 
 @dataclass

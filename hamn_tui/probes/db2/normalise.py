@@ -4,16 +4,19 @@ Why one place: the takeover gates compare these values to fixed words (`PEER`, `
 numbers; every source must spell and scale them the same way. A value that cannot be read is a
 `ValueError` here; the parsers turn it into a `ParseError` with the line it came from. Nothing here
 guesses: empty, `NULL` and `N/A` are None (unknown), and a printed timestamp without its epoch is
-refused rather than read in an unknown time zone.
+refused rather than read in an unknown time zone. Numbers are bounded by DB2's own types (BIGINT):
+a 5,000-digit "log gap" is refused with its line, never carried into arithmetic. A value that reads
+but cannot be true (a negative size, a date and epoch no time zone reconciles) is `implausible`:
+the parsers keep it as unknown and say why, and the gates refuse to decide on it.
 """
 from __future__ import annotations
 
 import math
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
-from .model import LogPosition, ParseError
+from .model import HadrChannel, LogPosition, ParseError
 
 ROLES = frozenset({"PRIMARY", "STANDBY", "STANDARD"})
 STATES = frozenset({"DISCONNECTED", "LOCAL_CATCHUP", "REMOTE_CATCHUP_PENDING", "REMOTE_CATCHUP", "PEER", "DISCONNECTED_PEER"})
@@ -36,6 +39,11 @@ _HEX = re.compile(r"(?:0[xX])?([0-9A-Fa-f]+)")
 _LOGFILE = re.compile(r"S\d{7}\.LOG")
 _UNIT = re.compile(r"^(?P<base>.*?)\s*\((?P<unit>[A-Za-z ]+)\)$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+INT64_MAX = 2**63 - 1
+"""DB2's widest integer (BIGINT): every count, size, position and epoch db2pd prints fits in it."""
+_INT64_DIGITS = len(str(INT64_MAX))
+TZ_WEST_S, TZ_EAST_S = -12 * 3600, 14 * 3600
+"""The time-zone offsets in use (UTC-12 … UTC+14): a printed local time and its epoch are at most this far apart."""
 
 
 def null(raw: object) -> str | None:
@@ -60,7 +68,7 @@ def enum_in(kind: str, raw: object, warnings: list[str], where: str = "") -> str
     """`enum`, plus a warning when the value is outside the documented domain (kept, never mapped)."""
     value = enum(raw)
     if value is not None and value not in DOMAINS[kind]:
-        warnings.append(f"{where}unknown {kind} value {value!r} (documented: {', '.join(sorted(DOMAINS[kind]))})")
+        warnings.append(f"{where}unknown {kind} value {snippet(value)} (documented: {', '.join(sorted(DOMAINS[kind]))})")
     return value
 
 
@@ -69,7 +77,7 @@ def flags(raw: object, warnings: list[str], where: str = "") -> list[str]:
     tokens = [enum(t) or "" for t in (null(raw) or "").split()]
     for t in tokens:
         if t not in KNOWN_FLAGS:
-            warnings.append(f"{where}unknown HADR_FLAGS token {t!r}")
+            warnings.append(f"{where}unknown HADR_FLAGS token {snippet(t)}")
     return tokens
 
 
@@ -82,8 +90,18 @@ def to_int(raw: object) -> int | None:
     if text is None:
         return None
     if not _INT.fullmatch(text):
-        raise ValueError(f"expected an integer, got {text!r}")
-    return int(text)
+        raise ValueError(f"expected an integer, got {snippet(text)}")
+    return _int64(text)
+
+
+def _int64(text: str, base: int = 10) -> int:
+    """int(text) within DB2's BIGINT range; the length is checked first (Python refuses 4,300+ digits itself)."""
+    digits = text.lstrip("+-").lstrip("0")
+    width = _INT64_DIGITS if base == 10 else 16
+    value = int(text, base) if len(digits) <= width else None
+    if value is None or abs(value) > INT64_MAX:
+        raise ValueError(f"a {len(digits)}-digit number, beyond DB2's 64-bit integers: not a value db2pd prints")
+    return value
 
 
 def to_float(raw: object) -> float | None:
@@ -95,10 +113,12 @@ def to_float(raw: object) -> float | None:
             return None
         text = text.removesuffix("%").strip()
         if not _FLOAT.fullmatch(text):
-            raise ValueError(f"expected a number, got {text!r}")
+            raise ValueError(f"expected a number, got {snippet(text)}")
         value = float(text)
     if not math.isfinite(value):
-        raise ValueError(f"expected a finite number, got {raw!r}")
+        raise ValueError(f"expected a finite number, got {snippet(str(raw))}")
+    if abs(value) > INT64_MAX:
+        raise ValueError(f"{snippet(str(raw))} is beyond DB2's 64-bit range: not a value db2pd prints")
     return value
 
 
@@ -109,8 +129,8 @@ def hex_int(raw: object) -> int | None:
         return None
     m = _HEX.fullmatch(text)
     if not m:
-        raise ValueError(f"expected a hexadecimal LSN, got {text!r}")
-    return int(m.group(1), 16)
+        raise ValueError(f"expected a hexadecimal LSN, got {snippet(text)}")
+    return _int64(m.group(1), 16)
 
 
 def yes_no(raw: object) -> bool | None:
@@ -122,7 +142,7 @@ def yes_no(raw: object) -> bool | None:
         return True
     if up in {"N", "NO", "OFF", "FALSE"}:
         return False
-    raise ValueError(f"expected Y/N, YES/NO or ON/OFF, got {text!r}")
+    raise ValueError(f"expected Y/N, YES/NO or ON/OFF, got {snippet(text)}")
 
 
 def epoch(raw: object) -> int | None:
@@ -136,9 +156,77 @@ def epoch(raw: object) -> int | None:
         return None
     m = _EPOCH.search(text)
     if not m:
-        raise ValueError(f"expected a timestamp ending in (epoch seconds), got {text!r}")
-    value = int(m.group(1))
+        raise MissingEpoch(f"expected a timestamp ending in (epoch seconds), got {snippet(text)}")
+    value = _int64(m.group(1))
     return value or None
+
+
+class MissingEpoch(ValueError):
+    """A printed time without its `(epoch)`: the snapshot keeps such a value as text."""
+
+
+_DATES = ("%m/%d/%Y %H:%M:%S.%f", "%m/%d/%Y %H:%M:%S", "%a %b %d %H:%M:%S %Y")
+"""db2pd 10.1+ and the snapshot (`05/14/2024 03:12:02.000000`), db2pd 9.x (`Thu Aug 5 20:33:00 2010`)."""
+
+
+def date_disagrees(raw: object, value: int) -> str | None:
+    """Why the local date printed before `(epoch)` cannot be that epoch in any time zone, or None.
+
+    The zone is unknown, so only what no zone explains is refused: dates further apart than
+    UTC-12 … UTC+14, or apart by a time that is no zone's offset (a whole number of quarter hours,
+    give or take the second DB2 may round). A date this parser cannot read is not judged."""
+    text = (null(raw) or "").rsplit("(", 1)[0].strip()
+    for fmt in _DATES:
+        try:
+            local = datetime.strptime(" ".join(text.split()), fmt)
+            break
+        except ValueError:
+            continue
+    else:
+        return None
+    apart = int(local.replace(tzinfo=timezone.utc).timestamp()) - value
+    if TZ_WEST_S - 1 <= apart <= TZ_EAST_S + 1 and apart % 900 in (0, 1, 899):
+        return None
+    when = datetime.fromtimestamp(value, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC") if value < 253402300800 else "after 9999"
+    return f"the date and the epoch ({when}) are {_span(abs(apart))} apart, which no time zone explains"
+
+
+def _span(seconds: int) -> str:
+    """`3h07m12s`, `6.3 days`, `412 years`: how far apart, readable at a glance."""
+    if seconds >= 1000 * 86400:
+        return f"{seconds / (365.25 * 86400):.0f} years"
+    if seconds >= 2 * 86400:
+        return f"{seconds / 86400:.1f} days"
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m{s:02d}s"
+
+
+def implausible(kind: str, raw: object, value: object) -> str | None:
+    """Why a value read from its printed text cannot be true, or None.
+
+    Every count, size, duration, position and time db2pd prints is non-negative, and a timestamp's
+    date and epoch must agree up to a time-zone offset. Such a value is left unknown by the parsers
+    (with a warning) and makes every verdict that reads it unknown (gates)."""
+    if kind in ("int", "bytes", "float", "duration") and isinstance(value, (int, float)) and value < 0:
+        return "negative, which this value never is"
+    if kind == "logpos" and isinstance(value, LogPosition) and any(v is not None and v < 0 for v in (value.page, value.pos)):
+        return "a negative page or position, which a log position never has"
+    if kind == "epoch" and isinstance(value, int):
+        return date_disagrees(raw, value)
+    return None
+
+
+def assign(ch: HadrChannel, name: str, kind: str, value: object, key: str, raw: object, warnings: list[str], where: str) -> None:
+    """Set one channel field from its converted value; an implausible one stays unknown, is warned about and
+    named in `ch.implausible` (printed key, value and why) so a gate can say what it could not decide on."""
+    why = implausible(kind, raw, value)
+    if why is not None:
+        shown = f"{key} = {snippet(str(raw))}: {why}"
+        warnings.append(f"{where}{shown}: ignored (unknown)")
+        ch.implausible[name] = shown
+        value = LogPosition() if kind == "logpos" else None
+    setattr(ch, name, value)
 
 
 def key_unit(key: str) -> tuple[str, str | None]:
@@ -171,10 +259,10 @@ def log_position(raw: object, third: str = "pos") -> LogPosition:
         return LogPosition()
     parts = [p.strip() for p in text.split(",")]
     if len(parts) != 3:
-        raise ValueError(f"expected 'file, page, {third}', got {text!r}")
+        raise ValueError(f"expected 'file, page, {third}', got {snippet(text)}")
     file = null(parts[0])
     if file is not None and not _LOGFILE.fullmatch(file):
-        raise ValueError(f"expected a log file name like S0000012.LOG, got {file!r}")
+        raise ValueError(f"expected a log file name like S0000012.LOG, got {snippet(file)}")
     page = to_int(parts[1])
     if third == "lsn":
         lsn = null(parts[2])

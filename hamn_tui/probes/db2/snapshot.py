@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from .model import HadrChannel, HadrStatus, ParseError
-from .normalise import Line, enum_in, lines_of, local_timestamp, log_position, null, printed, snippet
+from .normalise import Line, MissingEpoch, assign, enum_in, lines_of, local_timestamp, log_position, null, printed, snippet
 
 HEADER = re.compile(r"^\s*HADR\s+status\s*$", re.I)
 ITEM = re.compile(r"^\s*(?P<label>[^=]*?\S)\s*=(?P<value>.*)$")
@@ -89,7 +89,7 @@ def _channel(items: dict[str, tuple[str, Line, str]], role: str | None, warnings
         try:
             if label in FIELDS:
                 name, kind = FIELDS[label]
-                setattr(ch, name, printed(kind, value, None, warnings, where))
+                assign(ch, name, kind, printed(kind, value, None, warnings, where), printed_label, value, warnings, where)
             elif label == "connection status":
                 status, _, when = value.partition(",")
                 ch.connect_status = enum_in("connect_status", status, warnings, where)
@@ -97,14 +97,15 @@ def _channel(items: dict[str, tuple[str, Line, str]], role: str | None, warnings
                     ch.extra["Connection status time"] = when.strip()  # local time, zone unknown
             elif label == "peer window end":
                 try:
-                    ch.peer_window_end_epoch = printed("epoch", value, None, warnings, where)  # type: ignore[assignment]
-                except ValueError:
+                    end = printed("epoch", value, None, warnings, where)
+                    assign(ch, "peer_window_end_epoch", "epoch", end, printed_label, value, warnings, where)
+                except MissingEpoch:
                     ch.extra["Peer window end"] = value.strip()
                     warnings.append(f"{where}Peer window end {value.strip()!r} has no (epoch): kept as printed, not converted")
             elif label == "primary log position(file, page, lsn)":
-                ch.primary_log = log_position(value, "lsn")
+                assign(ch, "primary_log", "logpos", log_position(value, "lsn"), printed_label, value, warnings, where)
             elif label == "standby log position(file, page, lsn)":
-                ch.standby_log = log_position(value, "lsn")
+                assign(ch, "standby_log", "logpos", log_position(value, "lsn"), printed_label, value, warnings, where)
             elif label not in ("local host", "remote host", "remote instance"):
                 ch.extra[printed_label] = value.strip()
         except ValueError as exc:
