@@ -14,6 +14,13 @@ from ..record.events import (
 from ..record.redact import Redactor
 from ..textsafe import neutralise
 
+
+def safe(value: object) -> str:
+    """Any field of an event as printed: control sequences gone, Rich markup inert. Titles, prompts
+    and reasons can carry values captured from a command's output, which are a remote's bytes."""
+    return escape(neutralise(str(value)))
+
+
 MARK = {"done": "[green]✓[/]", "failed": "[red]✗[/]", "skipped": "[yellow]–[/]", "unknown": "[magenta]?[/]", "rolled_back": "[cyan]↶[/]"}
 
 
@@ -61,22 +68,22 @@ class HeadlessPrinter:
             mode = " [bold yellow]DRY RUN[/]" if e.dry_run else ""
             train = " [bold magenta]TRAINING[/]" if e.training else ""
             resumed = " (resumed)" if e.resumed else ""
-            self.p(f"[bold]hamn run {escape(e.runbook_id)}[/] v{escape(e.runbook_version)} on {escape(e.cluster or 'this machine')}{mode}{train}{resumed} — run {e.run_id}")
+            self.p(f"[bold]hamn run {safe(e.runbook_id)}[/] v{safe(e.runbook_version)} on {safe(e.cluster or 'this machine')}{mode}{train}{resumed} — run {safe(e.run_id)}")
             if e.roles:
-                self.p("roles: " + ", ".join(f"{r}={n}" for r, n in e.roles.items()))
+                self.p("roles: " + ", ".join(f"{safe(r)}={safe(n)}" for r, n in e.roles.items()))
         elif isinstance(e, StepStarted):
-            where = "" if e.section == "steps" else f" ({e.section})"
-            self.p(f"[bold][{e.index + 1}/{e.total}][/]{where} {escape(e.title)} [dim]({escape(e.node)}, {e.kind})[/]")
+            where = "" if e.section == "steps" else f" ({safe(e.section)})"
+            self.p(f"[bold][{e.index + 1}/{e.total}][/]{where} {safe(e.title)} [dim]({safe(e.node)}, {safe(e.kind)})[/]")
         elif isinstance(e, StepSkipped):
-            self.p(f"  {MARK['skipped']} skipped: {escape(e.reason)}")
+            self.p(f"  {MARK['skipped']} skipped: {safe(e.reason)}")
         elif isinstance(e, ChecksEvaluated):
             for o in e.outcomes:
-                colour = {"pass": "green", "fail": "red", "unknown": "magenta"}[o.verdict]
-                self.p(f"  [{colour}]{o.verdict:7}[/] {e.phase}: {escape(o.node)} {escape(o.probe)}.{escape(o.field)} {escape(o.expected)} — {escape(neutralise(o.reason))}")
+                colour = {"pass": "green", "fail": "red", "unknown": "magenta"}.get(o.verdict, "magenta")
+                self.p(f"  [{colour}]{safe(f'{o.verdict:7}')}[/] {safe(e.phase)}: {safe(o.node)} {safe(o.probe)}.{safe(o.field)} {safe(o.expected)} — {safe(o.reason)}")
         elif isinstance(e, CommandSent):
             user = f" as {e.user}" if e.user else ""
             tag = "rollback " if e.rollback else ""
-            self.p(f"  [cyan]{tag}$[/] {escape(e.command)} [dim]({escape(e.node)}{escape(user)})[/]")
+            self.p(f"  [cyan]{tag}$[/] {safe(e.command)} [dim]({safe(e.node)}{safe(user)})[/]")
         elif isinstance(e, OutputChunk) and self.show_output:
             self._write_output(self.redact((e.step_id, e.node, e.stream), e.data.decode("utf-8", "replace")))
         elif isinstance(e, CommandFinished):
@@ -84,24 +91,24 @@ class HeadlessPrinter:
                 self._write_output(self.redact(key, "", final=True))
             if e.ending != "exited" or e.exit_status != 0:
                 why = f"exit {e.exit_status}" if e.ending == "exited" else e.ending + (f": {e.error}" if e.error else "")
-                self.p(f"  [yellow]→ {escape(why)}[/] [dim]({e.duration_us / 1e6:.1f} s)[/]")
+                self.p(f"  [yellow]→ {safe(why)}[/] [dim]({e.duration_us / 1e6:.1f} s)[/]")
         elif isinstance(e, QuestionAsked):
-            self.p(f"  [bold]?[/] {e.kind}: {escape(e.prompt)}")
+            self.p(f"  [bold]?[/] {safe(e.kind)}: {safe(e.prompt)}")
         elif isinstance(e, Answered):
-            reason = f" — {escape(e.reason)}" if e.reason else ""
-            self.p(f"  [bold]→[/] {e.action}{reason}")
+            reason = f" — {safe(e.reason)}" if e.reason else ""
+            self.p(f"  [bold]→[/] {safe(e.action)}{reason}")
         elif isinstance(e, StepFinished):
-            reason = f": {escape(neutralise(e.reason))}" if e.reason and e.outcome != "done" else ""
-            self.p(f"  {MARK.get(e.outcome, '')} {e.outcome}{reason}")
+            reason = f": {safe(e.reason)}" if e.reason and e.outcome != "done" else ""
+            self.p(f"  {MARK.get(e.outcome, '')} {safe(e.outcome)}{reason}")
         elif isinstance(e, RollbackStarted):
-            self.p(f"  [cyan]↶ rolling back {escape(e.step_id)}[/]")
+            self.p(f"  [cyan]↶ rolling back {safe(e.step_id)}[/]")
         elif isinstance(e, RollbackFinished):
-            self.p(f"  {'[green]rolled back[/]' if e.ok else '[red]rollback failed: ' + escape(e.reason) + '[/]'} {escape(e.step_id)}")
+            self.p(f"  {'[green]rolled back[/]' if e.ok else '[red]rollback failed: ' + safe(e.reason) + '[/]'} {safe(e.step_id)}")
         elif isinstance(e, LockEvent):
-            self.p(f"[dim]lock {e.action}: {escape(str(e.holder))}[/]")
+            self.p(f"[dim]lock {safe(e.action)}: {safe(e.holder)}[/]")
         elif isinstance(e, Note):
-            self.p(f"  [dim]{escape(e.text)}[/]")
+            self.p(f"  [dim]{safe(e.text)}[/]")
         elif isinstance(e, RunFinished):
-            colour = {"done": "green", "failed": "red", "aborted": "yellow", "waiting": "magenta"}[e.outcome]
-            reason = f": {escape(e.reason)}" if e.reason else ""
-            self.p(f"[bold {colour}]run {e.outcome}[/]{reason}")
+            colour = {"done": "green", "failed": "red", "aborted": "yellow", "waiting": "magenta"}.get(e.outcome, "red")
+            reason = f": {safe(e.reason)}" if e.reason else ""
+            self.p(f"[bold {colour}]run {safe(e.outcome)}[/]{reason}")

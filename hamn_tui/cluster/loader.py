@@ -1,11 +1,11 @@
 """Load a cluster file, or raise InputError with every located problem."""
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from ..inputs.hosts import host_problem, interface_problem, ip_problem
 from ..inputs.problems import InputError, Problems, did_you_mean
 from ..inputs.schema_errors import add_validation_errors
 from ..inputs.toml_file import TomlDocument, read_toml
@@ -24,13 +24,28 @@ def check_cluster(c: Cluster, problems: Problems) -> None:
         for n, member in enumerate(members):
             if member not in c.nodes:
                 problems.add(("groups", group, n), f'unknown node "{member}"{did_you_mean(member, c.nodes)}')
-    if c.service_ip is not None:
-        try:
-            ipaddress.ip_address(c.service_ip.address)
-        except ValueError:
-            problems.add(("service_ip", "address"), f'"{c.service_ip.address}" is not an IP address')
+    _check_addresses(c, problems)
     if c.db2 is not None and c.db2.syncmode in ("ASYNC", "SUPERASYNC") and c.db2.peer_window_s:
         problems.add(("db2", "peer_window_s"), f"a peer window applies only to SYNC and NEARSYNC, not {c.db2.syncmode}")
+
+
+def _check_addresses(c: Cluster, problems: Problems) -> None:
+    """Every address, host name and interface has the shape of one: the shipped runbooks hand them
+    to ssh, rsync, ip and ifconfig, where `-oProxyCommand=…` would be an option, not a host."""
+    checks: list[tuple[tuple[str, ...], str | None]] = []
+    for name, node in c.nodes.items():
+        checks.append((("nodes", name, "address"), host_problem(node.address)))
+        checks.append((("nodes", name, "hostname"), host_problem(node.hostname)))
+        if node.interface:  # empty: not given
+            checks.append((("nodes", name, "interface"), interface_problem(node.interface)))
+    if c.service_ip is not None:
+        checks.append((("service_ip", "address"), ip_problem(c.service_ip.address)))
+        checks.append((("service_ip", "interface"), interface_problem(c.service_ip.interface)))
+    if c.alerts is not None:
+        checks.append((("alerts", "smtp_host"), host_problem(c.alerts.smtp_host)))
+    for path, problem in checks:
+        if problem:
+            problems.add(path, problem)
 
 
 def cluster_from_document(doc: TomlDocument) -> Cluster:

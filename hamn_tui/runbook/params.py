@@ -1,14 +1,12 @@
 """Typed parameter values: a default in a runbook and a `--set K=V` on the command line pass the same test."""
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Any
 
+from ..inputs.hosts import host_problem, ip_problem
 from .model import Param
 from .template import Secret
-
-_HOST = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
 
 
 def check_value(param: Param, value: Any) -> Any:
@@ -35,15 +33,8 @@ def check_value(param: Param, value: Any) -> Any:
     if t == "choice":
         if value not in (param.choices or []):
             raise ValueError(f"{value!r} is not one of {', '.join(param.choices or [])}")
-    elif t == "ip":
-        try:
-            ipaddress.ip_address(value)
-        except ValueError:
-            raise ValueError(f"{value!r} is not an IP address") from None
-    elif t == "host":
-        if not _HOST.match(value):
-            try:
-                ipaddress.ip_address(value)
-            except ValueError:
-                raise ValueError(f"{value!r} is not a host name or IP address") from None
+    elif t in ("ip", "host"):
+        problem = ip_problem(value) if t == "ip" else host_problem(value)
+        if problem:
+            raise ValueError(problem)
     return value

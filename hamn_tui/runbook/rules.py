@@ -12,29 +12,35 @@ from ..inputs.problems import Problems, did_you_mean
 from .model import Check, Runbook, Step, When
 from .names import known_name_problem
 from .params import check_value
-from .template import TemplateError, placeholders, quoted_placeholders
+from .template import TemplateError, placeholders, scan_shell
 
 FIXED_NODES = ("local", "primary", "standby")
 OUTCOMES = ("done", "failed", "skipped", "unknown")
 _ONE_PLACEHOLDER = re.compile(r"^\{\{\s*[A-Za-z_][A-Za-z0-9_.-]*\s*\}\}$")
+_LEADING_PLACEHOLDER = re.compile(r"\{\{\s*(?P<name>[A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}")
 _GROUP = re.compile(r"^@[a-z0-9_][a-z0-9_-]*$")
 
-# A literal password in a command: what follows these must be a placeholder, never text.
-_LITERAL_SECRET = [
-    (re.compile(r"\bUSER\s+\S+\s+USING\s+(?!\{\{)(\S+)", re.I), "a literal password after USER … USING"),
-    (re.compile(r"\bIDENTIFIED\s+BY\s+(?!\{\{)(\S+)", re.I), "a literal password after IDENTIFIED BY"),
-    (re.compile(r"\bPGPASSWORD=(?!\{\{)(\S+)"), "a literal password in PGPASSWORD="),
-    (re.compile(r"\bpassword\s*=\s*(?!\{\{)([^\s'\"]+)", re.I), "a literal password= value"),
-    (re.compile(r"\bsshpass\s+-p\s*(?!\{\{)(\S+)"), "a literal password for sshpass -p"),
-    (re.compile(r"--password[= ](?!\{\{)(\S+)"), "a literal --password value"),
+_WORD = r"(?:\{\{[^}]*\}\}|\S)+"
+"""One shell word, a placeholder (which holds blanks) counting as part of it."""
+
+# Where a password goes in a command: `(?P<pw>…)` is the password's word; then how to say
+# that a literal one is there, and where it is.
+_PASSWORD_AT = [
+    (re.compile(rf"\bUSER\s+{_WORD}\s+USING\s+(?P<pw>{_WORD})", re.I), "a literal password after USER … USING", "after USER … USING"),
+    (re.compile(rf"\bIDENTIFIED\s+BY\s+(?P<pw>{_WORD})", re.I), "a literal password after IDENTIFIED BY", "after IDENTIFIED BY"),
+    (re.compile(rf"\bPGPASSWORD=(?P<pw>{_WORD})"), "a literal password in PGPASSWORD=", "in PGPASSWORD="),
+    (re.compile(r"\bpassword\s*=\s*(?P<pw>(?:\{\{[^}]*\}\}|[^\s'\"])+)", re.I), "a literal password= value", "in password="),
+    (re.compile(rf"\bsshpass\s+-p\s*(?P<pw>{_WORD})"), "a literal password for sshpass -p", "for sshpass -p"),
+    (re.compile(rf"--password[= ](?P<pw>{_WORD})"), "a literal --password value", "in --password"),
 ]
+_PASSWORD_NAME = re.compile(r"password|passwd|passphrase|pwd|secret|(?:^|_)(?:pass|pw)(?:_|$)", re.I)
+"""A parameter named for a password: `db2_password`, `pg_pwd`, `pw`, `secret_key`."""
+_SECRET_ADVICE = 'secrets are never written in a runbook; declare a parameter of type "secret" and use {{ params.NAME }}'
 
 
-def _literal_secret(text: str) -> str | None:
-    for rx, what in _LITERAL_SECRET:
-        if rx.search(text):
-            return f"{what}: secrets are never written in a runbook; declare a parameter of type \"secret\" and use {{{{ params.NAME }}}}"
-    return None
+def _password_words(text: str) -> list[tuple[str, str, str]]:
+    """(literal message, where, word) for every word of the text that stands where a password goes."""
+    return [(literal, where, m.group("pw")) for rx, literal, where in _PASSWORD_AT for m in rx.finditer(text)]
 
 
 class RuleChecker:
@@ -72,6 +78,8 @@ class RuleChecker:
                 self.p.add(at, f'parameter name "{name}" must be lower case letters, digits and _')
             if param.type == "secret" and (param.default is not None or param.default_from):
                 self.p.add(at + ("default",), "a secret is prompted for, never stored: remove its default")
+            elif param.default is not None and isinstance(param.default, str) and _PASSWORD_NAME.search(name):
+                self.p.add(at + ("default",), f'"{name}" names a password and its default writes one in the runbook: declare it type = "secret" (prompted for, never stored) and remove the default')
             if param.type == "choice" and not param.choices:
                 self.p.add(at, 'a parameter of type "choice" needs choices = [...]')
             if param.type != "choice" and param.choices is not None:
@@ -138,6 +146,12 @@ class RuleChecker:
             value = getattr(step, key)
             if value:
                 self._text(at + (key,), value)
+        for n, option in enumerate(step.options):
+            for key in ("label", "explain"):
+                if getattr(option, key):
+                    self._text(at + ("options", n, key), getattr(option, key))
+        if step.confirm_text:
+            self._confirm_text(at + ("confirm_text",), step.confirm_text)
         for key in ("output", "not_output"):
             self._regex(at + ("expect", key), getattr(step.expect, key))
         for n, cap in enumerate(step.capture):
@@ -269,17 +283,54 @@ class RuleChecker:
             return False
         return True
 
+    def _secret_param(self, name: str) -> bool:
+        head, _, rest = name.partition(".")
+        return head == "params" and rest in self.rb.params and self.rb.params[rest].type == "secret"
+
+    def _confirm_text(self, at: tuple, text: str) -> None:
+        """What the operator types is shown on the screen as the text to type: never a secret."""
+        try:
+            names = [ph.name for ph in placeholders(text)]
+        except TemplateError:
+            return  # reported by _text
+        for name in names:
+            if self._secret_param(name):
+                self.p.add(at, f"{{{{ {name} }}}} is a secret: confirm_text is shown on the screen as the text to type; name something the operator can see, such as {{{{ nodes.standby.hostname }}}}")
+        if _password_words(text):
+            self.p.add(at, f"confirm_text holds a password: it is shown on the screen; {_SECRET_ADVICE}")
+
+    def _passwords(self, at: tuple, cmd: str) -> None:
+        """A password's word is one placeholder naming a secret parameter, nothing else."""
+        said: set[str] = set()
+        for literal, where, word in _password_words(cmd):
+            lead = _LEADING_PLACEHOLDER.match(word)
+            if lead is None:
+                message = f"{literal}: {_SECRET_ADVICE}"
+            else:
+                name = lead.group("name")
+                head, _, rest = name.partition(".")
+                if head != "params" or rest not in self.rb.params or self._secret_param(name):
+                    continue
+                message = (f'the password {where} is parameter "{rest}" of type "{self.rb.params[rest].type}": '
+                           'a password is a parameter of type "secret" (prompted for, never stored, shown as ******)')
+            if message not in said:
+                said.add(message)
+                self.p.add(at, message)
+
     def _shell(self, at: tuple, cmd: str) -> None:
         if not cmd.strip():
             self.p.add(at, "empty command")
             return
         if not self._text(at, cmd):
             return
-        for ph in quoted_placeholders(cmd):
+        scan = scan_shell(cmd)
+        for ph in scan.quoted:
             self.p.add(at, f"{{{{ {ph.name} }}}} is inside quotes: values are quoted for you, so write the placeholder outside quotes")
-        secret = _literal_secret(cmd)
-        if secret:
-            self.p.add(at, secret)
+        for ph, delimiter in scan.in_heredoc:
+            line = cmd.count("\n", 0, ph.start) + 1
+            self.p.add(at, f"{{{{ {ph.name} }}}} (line {line} of the command) is in a here-document whose delimiter {delimiter} is not quoted: "
+                           f"the shell would run $(…) and `…` in the value; quote the delimiter (<<'{delimiter}') or pass the value as an argument")
+        self._passwords(at, cmd)
 
 
 def check_rules(rb: Runbook, problems: Problems, stem: str | None = None, cluster: Cluster | None = None) -> None:

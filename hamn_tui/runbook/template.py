@@ -72,16 +72,57 @@ def placeholders(text: str) -> Iterator[Placeholder]:
         pos = good.end()
 
 
-def quoted_placeholders(text: str) -> list[Placeholder]:
-    """Placeholders that sit inside single or double quotes in the shell text."""
+@dataclass
+class ShellScan:
+    """Where placeholders sit in shell text, for the validator's rules."""
+
+    quoted: list[Placeholder]
+    """Inside single or double quotes: the value's own quoting would be undone."""
+    in_heredoc: list[tuple[Placeholder, str]]
+    """In the body of a here-document whose delimiter (second item) is not quoted: the shell
+    expands `$(…)`, backquotes and `$VAR` there, and quotes are plain text."""
+
+
+_WORD_END = set(" \t\n;&|<>()")
+
+
+def _heredoc_word(text: str, i: int, spans: dict[int, Placeholder]) -> tuple[str, bool, int]:
+    """The delimiter word after `<<` at `i`: (delimiter, whether any of it is quoted, end index)."""
+    out: list[str] = []
+    quoted = False
+    while i < len(text) and text[i] not in _WORD_END:
+        c = text[i]
+        if i in spans:
+            out.append(text[i : spans[i].end])
+            i = spans[i].end
+        elif c == "\\":
+            quoted = True
+            out.append(text[i + 1 : i + 2])
+            i += 2
+        elif c in ("'", '"'):
+            quoted = True
+            close = text.find(c, i + 1)
+            close = len(text) if close < 0 else close
+            out.append(text[i + 1 : close])
+            i = close + 1
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out), quoted, i
+
+
+def scan_shell(text: str) -> ShellScan:
+    """Follow quotes, comments and here-documents through shell text (raises TemplateError for
+    a malformed placeholder)."""
     spans = {p.start: p for p in placeholders(text)}
-    found: list[Placeholder] = []
+    scan = ShellScan([], [])
+    pending: list[tuple[str, bool, bool]] = []  # here-documents whose bodies start after this line
     quote: str | None = None
     i = 0
     while i < len(text):
         if i in spans:
             if quote is not None:
-                found.append(spans[i])
+                scan.quoted.append(spans[i])
             i = spans[i].end
             continue
         c = text[i]
@@ -95,13 +136,49 @@ def quoted_placeholders(text: str) -> list[Placeholder]:
                 while i < len(text) and text[i] != "\n":
                     i += 1
                 continue
+            elif text.startswith("<<", i) and not text.startswith("<<<", i):
+                j = i + 2
+                strip_tabs = text.startswith("-", j)
+                j += strip_tabs
+                while j < len(text) and text[j] in " \t":
+                    j += 1
+                delimiter, quoted, i = _heredoc_word(text, j, spans)
+                if delimiter:
+                    pending.append((delimiter, quoted, strip_tabs))
+                continue
+            elif c == "\n" and pending:
+                i = _heredoc_bodies(text, i + 1, pending, spans, scan)
+                pending = []
+                continue
         elif c == quote:
             quote = None
         elif quote == '"' and c == "\\":
             i += 2
             continue
         i += 1
-    return found
+    return scan
+
+
+def _heredoc_bodies(text: str, i: int, pending: list[tuple[str, bool, bool]], spans: dict[int, Placeholder], scan: ShellScan) -> int:
+    """Skip the bodies of the here-documents opened on the line before `i`, one after the other,
+    noting placeholders in those the shell expands; returns the index after the last body."""
+    for delimiter, quoted, strip_tabs in pending:
+        while i < len(text):
+            end = text.find("\n", i)
+            end = len(text) if end < 0 else end
+            line = text[i:end]
+            if (line.lstrip("\t") if strip_tabs else line) == delimiter:
+                i = end + 1
+                break
+            if not quoted:
+                scan.in_heredoc.extend((spans[k], delimiter) for k in sorted(spans) if i <= k < end)
+            i = end + 1
+    return i
+
+
+def quoted_placeholders(text: str) -> list[Placeholder]:
+    """Placeholders that sit inside single or double quotes in the shell text."""
+    return scan_shell(text).quoted
 
 
 def _word(value: Any) -> str:

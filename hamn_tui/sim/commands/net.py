@@ -182,6 +182,9 @@ def ssh(inv: Inv) -> int:
     args = inv.argv[1:]
     i = 0
     while i < len(args) and args[i].startswith("-"):
+        if args[i] == "--":
+            i += 1
+            break
         if args[i] in ("-o", "-p", "-i", "-l"):
             i += 2
         elif args[i] in ("-n", "-q", "-T", "-x"):
@@ -296,11 +299,12 @@ def _transfer(inv: Inv, prog: str, flags: set[str], long: set[str], sources: lis
 
 def rsync(inv: Inv) -> int:
     args = inv.argv[1:]
-    long = {a[2:] for a in args if a.startswith("--")}
+    end = args.index("--") if "--" in args else len(args)
+    long = {a[2:] for a in args[:end] if a.startswith("--")}
     unknown = long - {"dry-run", "itemize-changes", "stats", "relative", "delete"}
     if unknown or "delete" in long:
         raise NotSimulated(f"rsync option --{sorted(unknown or {'delete'})[0]}")
-    flags, _, rest = _flags([a for a in args if not a.startswith("--")], "aqnivRzrlptgoDH")
+    flags, _, rest = _flags([a for a in args[:end] if not a.startswith("--")] + args[end:], "aqnivRzrlptgoDH")
     if len(rest) < 2:
         raise NotSimulated(f"rsync {' '.join(args)}")
     if any(":" in s for s in rest[:-1]):

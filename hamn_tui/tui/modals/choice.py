@@ -12,6 +12,8 @@ from textual.widgets import Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from ...record.questions import Option as Choice
+from ...textsafe import neutralise
+from ..widgets.safe_text import clean
 
 
 class ChoiceModal(ModalScreen["str | None"]):
@@ -24,14 +26,14 @@ class ChoiceModal(ModalScreen["str | None"]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.title_text, classes="title")
+            yield Label(clean(self.title_text), classes="title")
             if self.body:
-                yield Static(self.body)
+                yield Static(clean(self.body))
             items = []
             for o in self.options:
-                t = Text.assemble((o.label, "bold"), f"  [{o.id}]")
+                t = Text.assemble((neutralise(o.label), "bold"), f"  [{neutralise(o.id)}]")
                 if o.explain:
-                    t.append("\n  " + o.explain.strip(), style="dim")
+                    t.append("\n  " + neutralise(o.explain).strip(), style="dim")
                 items.append(Option(t, id=o.id))
             yield OptionList(*items, id="choices")
             yield Label("↑/↓ and Enter to choose · Esc: not now", classes="hint")

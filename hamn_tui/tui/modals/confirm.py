@@ -10,6 +10,9 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
+from ...textsafe import neutralise
+from ..widgets.safe_text import clean
+
 # The dialogs' styles are in hamn.tcss (`.hamn-modal`): a screen's DEFAULT_CSS is scoped to the
 # screen's own type, so one shared block there styles every dialog alike.
 
@@ -25,9 +28,9 @@ class ConfirmModal(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.title_text, classes="title")
+            yield Label(clean(self.title_text), classes="title")
             with VerticalScroll():
-                yield Static(self.body)
+                yield Static(clean(self.body))
             yield Label("Enter or n/Esc: " + self.no_label + (f" · y: {self.yes_label}" if self.allow_y else ""), classes="hint")
             with Horizontal(classes="buttons"):
                 yield Button(self.no_label, id="no", variant="primary")
@@ -60,11 +63,11 @@ class TypedConfirmModal(ModalScreen["str | None"]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.title_text, classes="title")
+            yield Label(clean(self.title_text), classes="title")
             with VerticalScroll():
-                yield Static(self.body)
-            yield Static(Text.assemble("Type exactly ", (self.expected, "bold reverse"), f" then Enter to {self.action_label.lower()}; Esc cancels."))
-            typed = Input(placeholder=self.expected, id="typed")
+                yield Static(clean(self.body))
+            yield Static(Text.assemble("Type exactly ", (neutralise(self.expected), "bold reverse"), f" then Enter to {self.action_label.lower()}; Esc cancels."))
+            typed = Input(placeholder=neutralise(self.expected), id="typed")
             typed.cursor_blink = False  # no 2 Hz repaint over slow links (and stable snapshots)
             yield typed
             yield Label("", id="error", classes="error")
@@ -88,7 +91,7 @@ class TypedConfirmModal(ModalScreen["str | None"]):
         if value == self.expected:
             self.dismiss(value)
         else:
-            self.query_one("#error", Label).update(f"does not match: type exactly {self.expected}")
+            self.query_one("#error", Label).update(Text(f"does not match: type exactly {neutralise(self.expected)}"))
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()

@@ -9,6 +9,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
+from ..widgets.safe_text import clean
 
 
 class ReasonModal(ModalScreen["str | None"]):
@@ -20,9 +21,9 @@ class ReasonModal(ModalScreen["str | None"]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.title_text, classes="title")
+            yield Label(clean(self.title_text), classes="title")
             if self.body:
-                yield Static(self.body)
+                yield Static(clean(self.body))
             reason = Input(placeholder=self.placeholder, id="reason")
             reason.cursor_blink = False
             yield reason

@@ -9,6 +9,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
+from ..widgets.safe_text import clean
 
 
 class TextModal(ModalScreen[None]):
@@ -21,9 +22,9 @@ class TextModal(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.title_text, classes="title")
+            yield Label(clean(self.title_text), classes="title")
             with VerticalScroll(id="text-body"):
-                yield Static(self.body)
+                yield Static(clean(self.body))
             yield Label("Esc / q / Enter: close · ↑/↓ scroll", classes="hint")
 
     def on_mount(self) -> None:

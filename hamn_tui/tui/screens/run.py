@@ -22,7 +22,7 @@ from textual.widgets import Footer, Static
 from ...app.controller import FAILURES, RunController
 from ...record import events as ev
 from ...record.questions import Answer, Question
-from ...textsafe import reflow
+from ...textsafe import neutralise as safe, reflow
 from ..bridge import EngineEvent, EventRelay, QuestionPending, RunEnded, TuiOperator
 from ..commands import bindings
 from ..modals import ChoiceModal, ConfirmModal, ReasonModal, TextModal, TypedConfirmModal
@@ -42,22 +42,23 @@ KEYS = {"retry": "t retry", "skip": "s skip", "rollback": "b roll back", "fail":
 
 
 def question_body(q: Question, roles: dict[str, str] | None = None) -> Text:
-    """What the operator approves: the exact commands, where, as whom, and the gates right now."""
+    """What the operator approves: the exact commands, where, as whom, and the gates right now.
+    Every text neutralised: explanations and commands can hold values a command printed."""
     t = Text()
     node = (roles or {}).get(q.node, q.node)
     node = f"{node} ({q.node})" if node != q.node else node
     if q.explain:
-        t.append(reflow(q.explain) + "\n\n", style="dim")
+        t.append(safe(reflow(q.explain)) + "\n\n", style="dim")
     if q.commands:
         where = f"on {node}" + (f" as {q.user}" if q.user else "")
-        t.append(f"Will run {where}:\n", style="bold")
+        t.append(f"Will run {safe(where)}:\n", style="bold")
         for c in q.commands:
-            t.append(f"  $ {c}\n", style="bold cyan")
+            t.append(f"  $ {safe(c)}\n", style="bold cyan")
     if q.checks:
         t.append("Gates, as read just now:\n", style="bold")
         t.append_text(check_lines(q.checks))
     if q.detail:
-        t.append(f"\n{q.detail}\n", style="yellow")
+        t.append(f"\n{safe(q.detail)}\n", style="yellow")
     return t
 
 
@@ -144,7 +145,7 @@ class RunScreen(PaneKeys, Screen[None]):
         mode = "TRAINING · " if self.hamn.is_training else ""
         if self.ctl.dry_run:
             mode += "DRY RUN · "
-        self.query_one("#run-header", Static).update(f"{mode}{title} · {done} of {total} steps{self._roles_text()}")
+        self.query_one("#run-header", Static).update(Text(safe(f"{mode}{title} · {done} of {total} steps{self._roles_text()}")))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Keys that cannot do anything now are shown dimmed in the footer (and do nothing)."""
@@ -160,10 +161,10 @@ class RunScreen(PaneKeys, Screen[None]):
         q = c.question
         if c.load_error:
             bar.add_class("-failed")
-            bar.update(f"Cannot run: {c.load_error}")
+            bar.update(Text(safe(f"Cannot run: {c.load_error}")))
         elif c.start_error:
             bar.add_class("-failed")
-            bar.update(f"Could not start: {c.start_error}\nr tries again · Esc: home")
+            bar.update(Text(safe(f"Could not start: {c.start_error}\nr tries again · Esc: home")))
         elif c.starting:
             bar.update("Setting up the run: opening its audit log…")
         elif q is not None:
@@ -172,16 +173,16 @@ class RunScreen(PaneKeys, Screen[None]):
                     "confirm": "CONFIRM", "typed": "TYPED CONFIRMATION", "manual": "DO THIS BY HAND", "choice": "CHOOSE",
                     "resume": "RESUME?"}[q.kind]
             detail = f": {q.detail}" if q.detail else ""
-            bar.update(Text.assemble((f"WAITING FOR YOU — {what} ", "bold"), f"{q.title}{detail[:200]}\n", _keys(q)))
+            bar.update(Text.assemble((f"WAITING FOR YOU — {what} ", "bold"), safe(f"{q.title}{detail[:200]}") + "\n", _keys(q)))
         elif c.finished:
             outcome = c.model.outcome or "?"
             if outcome != "done":
                 bar.add_class("-failed")
             reason = f" — {c.model.reason}" if c.model.reason else ""
-            bar.update(f"Run {outcome}{reason}. {c.audit_line}\nEsc: home · v on home: review this run")
+            bar.update(Text(safe(f"Run {outcome}{reason}. {c.audit_line}\nEsc: home · v on home: review this run")))
         elif c.started:
             cur = c.model.steps.get(c.model.current or "")
-            bar.update(f"Running: {cur.title if cur else '…'} — a interrupts/aborts · n adds a note")
+            bar.update(Text(safe(f"Running: {cur.title if cur else '…'} — a interrupts/aborts · n adds a note")))
         elif c.unfinished is not None:
             bar.add_class("-waiting")
             bar.update("An unfinished run of this runbook exists: r resumes it · Esc: home")
@@ -207,10 +208,10 @@ class RunScreen(PaneKeys, Screen[None]):
     def _offer_resume(self) -> None:
         f = self.ctl.resume_facts()
         body = Text()
-        body.append(f"Run {f.run_id} by {f.operator} did not finish ({f.finished}).\n")
-        body.append(f"{f.done} steps done. Log: {f.path}\n")
+        body.append(safe(f"Run {f.run_id} by {f.operator} did not finish ({f.finished}).\n"))
+        body.append(safe(f"{f.done} steps done. Log: {f.path}\n"))
         if f.in_flight:
-            body.append(f"Step {f.in_flight} was in progress", style="bold")
+            body.append(safe(f"Step {f.in_flight} was in progress"), style="bold")
             body.append("; its command was sent, so its outcome is UNKNOWN: you will be asked what happened.\n" if f.sent_in_flight
                         else "; nothing of it was sent.\n")
         body.append("Resuming continues that run in a new log segment; nothing already done runs again.")
@@ -327,11 +328,11 @@ class RunScreen(PaneKeys, Screen[None]):
             self.app.push_screen(TypedConfirmModal(f"DANGEROUS: {q.title}", body, q.expected_text),
                                  lambda text: self._answer_if(q, Answer("run", text=text) if text is not None else None))
         elif q.kind == "manual":
-            body.append(f"\nYou attest: {q.expected_text}\n", style="bold")
+            body.append(f"\nYou attest: {safe(q.expected_text)}\n", style="bold")
             self.app.push_screen(ConfirmModal(f"By hand: {q.title}", body, yes="I attest", no="Not yet"),
                                  lambda ok: self._answer_if(q, Answer("attest") if ok else None))
         elif q.kind == "choice":
-            self.app.push_screen(ChoiceModal(q.title, Text(reflow(q.explain), style="dim"), q.options),
+            self.app.push_screen(ChoiceModal(q.title, Text(safe(reflow(q.explain)), style="dim"), q.options),
                                  lambda choice: self._answer_if(q, Answer("choose", choice=choice) if choice else None))
         elif q.kind == "lock_held":
             self.app.push_screen(TypedConfirmModal("Another run holds the cluster lock", body, q.expected_text, action="Break lock"),
@@ -363,8 +364,8 @@ class RunScreen(PaneKeys, Screen[None]):
             return
         body = Text("These done steps are undone, newest first, down to the last irreversible one:\n")
         for sid, cmd in self.ctl.rollback_plan():
-            body.append(f"  {sid}: ", style="bold")
-            body.append(f"{cmd}\n", style="cyan")
+            body.append(f"  {safe(sid)}: ", style="bold")
+            body.append(f"{safe(cmd)}\n", style="cyan")
         self.app.push_screen(ConfirmModal("Roll back?", body, yes="Roll back", no="Not yet", danger=True),
                              lambda ok: self._answer_if(q, Answer("rollback") if ok else None))
 
@@ -424,7 +425,7 @@ class RunScreen(PaneKeys, Screen[None]):
             return
         body = describe(row)
         if row.doc:
-            body.append(f"\nDocumentation: {row.doc}\n", style="bold")
+            body.append(f"\nDocumentation: {safe(row.doc)}\n", style="bold")
         self.app.push_screen(TextModal(row.title, body))
 
     def action_refresh(self) -> None:

@@ -15,6 +15,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from ...app.status import Snapshot
+from ...textsafe import neutralise
 
 STALE_AFTER_S = 30.0
 
@@ -26,7 +27,7 @@ def _v(value: Any, unit: str = "") -> Text:
         return Text("yes", style="green")
     if value is False:
         return Text("no", style="red")
-    return Text(f"{value}{unit}")
+    return Text(neutralise(f"{value}{unit}"))  # read from the node: its bytes must not drive the terminal
 
 
 def _wal(r: dict[str, Any]) -> Any:
@@ -79,7 +80,7 @@ def age_text(taken_mono: float | None, error: str, reading: bool) -> Text:
     if age > STALE_AFTER_S:
         t = Text(f"STALE: read {int(age)} s ago", style="bold red")
     if error:
-        t.append(f" — last reading failed: {error}", style="red")
+        t.append(f" — last reading failed: {neutralise(error)}", style="red")
     return t
 
 
@@ -142,7 +143,7 @@ class StatusPanel(Static):
             table.add_column(f"{name} ({n.role_at_setup})", no_wrap=True)
         for label, cells in rows(snap):
             table.add_row(label, *cells)
-        notes = [Text(f"{name}: could not read: {e[:100]}", style="magenta") for name, n in snap.nodes.items() for e in n.errors[:1]]
+        notes = [Text(neutralise(f"{name}: could not read: {e[:100]}"), style="magenta") for name, n in snap.nodes.items() for e in n.errors[:1]]
         from rich.console import Group
 
         return Group(table, age, *notes)

@@ -10,6 +10,7 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from ...record.fold import RunFold, StepRow
+from ...textsafe import neutralise
 
 STYLE = {"done": "green", "failed": "bold red", "unknown": "bold magenta", "asking": "bold yellow", "running": "bold cyan",
          "skipped": "yellow", "rolled_back": "cyan", "rolling_back": "cyan", "pending": ""}
@@ -19,7 +20,7 @@ def prompt(row: StepRow, number: int) -> Text:
     t = Text(no_wrap=True, overflow="ellipsis")
     t.append(f"{row.mark} ", style=STYLE.get(row.status, ""))
     t.append(f"{number:>2} " if row.section == "steps" else " ∞ ", style="dim")
-    t.append(row.title, style=STYLE.get(row.status, "") if row.status in ("running", "asking", "failed", "unknown") else "")
+    t.append(neutralise(row.title), style=STYLE.get(row.status, "") if row.status in ("running", "asking", "failed", "unknown") else "")
     return t
 
 
