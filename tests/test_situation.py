@@ -109,3 +109,67 @@ def test_postgresql_pair():
     both = classify(_snap(pg("mn1", "primary", True, reachable=True, role="primary", streaming_standbys=0),
                           pg("mn2", "standby", True, reachable=True, role="primary", streaming_standbys=0), database="pg"))
     assert both.kind == "split_brain"
+
+
+# --- hamn status --------------------------------------------------------------------------------
+def test_status_prints_the_situation_first_and_json_carries_it():
+    import json
+    import subprocess
+    import sys
+
+    from .conftest import REPO
+
+    plain = subprocess.run([sys.executable, "-m", "hamn_tui", "status", "--training", "primary-fails"], capture_output=True, text=True,
+                           timeout=60, cwd=REPO, env={**__import__("os").environ, "COLUMNS": "200"})
+    assert plain.returncode == 0, plain.stderr
+    first = plain.stdout.splitlines()[0]
+    assert first.startswith("PRIMARY DATABASE DOWN, ITS NODE UP: mn1 answers but its database does not serve")
+    assert "run: hamn run event-primary-lost --role primary=mn1 --role standby=mn2" in plain.stdout
+    assert plain.stdout.index("run: hamn run") < plain.stdout.index("HADR state")  # the diagnosis before the table
+    js = subprocess.run([sys.executable, "-m", "hamn_tui", "status", "--training", "switch-roles-back", "--json"], capture_output=True,
+                        text=True, timeout=60, cwd=REPO)
+    out = json.loads(js.stdout)
+    assert out["situation"] == "roles_switched" and out["nodes"]["mn2"]["role"] == "PRIMARY"
+    assert out["recommended"][0]["runbook"] == "event-switch-roles-back"
+    assert "mn1: role = STANDBY" in out["evidence"]
+
+
+def test_watch_mails_a_situation_change_naming_the_runbook():
+    """--watch on the simulator: mn2 crashes between two readings; a real SMTP server on loopback
+    receives the situation change with the runbook to run."""
+    import time
+
+    aiosmtpd = pytest.importorskip("aiosmtpd.controller", reason="aiosmtpd is not installed (test extra)")
+    from aiosmtpd.handlers import Message
+
+    from hamn_tui.cli.status import watch_status
+    from hamn_tui.cluster.model import Alerts
+    from hamn_tui.sim.scenario import Action
+
+    from .sshd_fixture import free_port
+
+    received: list = []
+
+    class Keep(Message):
+        def handle_message(self, message):
+            received.append(message)
+
+    controller = aiosmtpd.Controller(Keep(), hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        target = TrainingTarget.scenario("healthy")
+        target.cluster = target.cluster.model_copy(update={"alerts": Alerts(mail_to=["ops@example.org"], smtp_host="127.0.0.1",
+                                                                            smtp_port=controller.port)})
+        t = target.sim
+        t.vclock.call_at(t.vclock.now() + 5, lambda: t.apply(Action(action="crash_node", node="mn2")))
+        assert asyncio.run(watch_status(target, as_json=True, watch=True, interval=10, count=2)) == 0
+        deadline = time.time() + 10
+        while not any("situation" in m["Subject"] for m in received) and time.time() < deadline:
+            time.sleep(0.05)
+    finally:
+        controller.stop()
+    [mail] = [m for m in received if "situation" in m["Subject"]]
+    assert mail["Subject"] == "[hamn training] situation: healthy -> standby lost"  # mn1 still in PEER: HADR_TIMEOUT not over
+    body = mail.get_payload(decode=True).decode()
+    assert "run: hamn run event-standby-lost --role primary=mn1 --role standby=mn2" in body
+    assert "evidence: mn2: reachable over ssh = False" in body

@@ -84,7 +84,8 @@ async def snapshot(cluster: Cluster, probes: ProbeSource, *, services: bool = Tr
 @dataclass(frozen=True)
 class Transition:
     kind: str
-    """standby_disconnected | standby_reconnected | role_changed | takeover | node_unreachable | node_reachable"""
+    """standby_disconnected | standby_reconnected | role_changed | takeover | node_unreachable | node_reachable |
+    situation_changed (node is empty: the pair's situation, `app.situation`)"""
     node: str
     before: str
     after: str
@@ -93,8 +94,10 @@ class Transition:
         words = {
             "standby_disconnected": "standby disconnected", "standby_reconnected": "standby reconnected",
             "role_changed": "role changed", "takeover": "takeover: new primary", "node_unreachable": "node unreachable",
-            "node_reachable": "node reachable again",
+            "node_reachable": "node reachable again", "situation_changed": "situation",
         }[self.kind]
+        if not self.node:
+            return f"[hamn {cluster}] {words}: {self.before} -> {self.after}"
         return f"[hamn {cluster}] {words}: {self.node} ({self.before} -> {self.after})"
 
 

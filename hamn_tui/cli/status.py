@@ -14,7 +14,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from ..app.status import UNKNOWN, Snapshot, StatusReader, transitions
+from ..app.situation import Situation, classify
+from ..app.status import UNKNOWN, Snapshot, StatusReader, Transition, transitions
 from .errors import bad_input_exits, refuse
 
 MAX_INTERVAL_S = 86400.0
@@ -58,6 +59,16 @@ def render(snap: Snapshot) -> Group:
     return Group(table, *notes)
 
 
+def render_situation(s: Situation) -> Group:
+    """The diagnosis first: what is going on, the readings that decided it, what to run, what not to do."""
+    colour = {"healthy": "green", "unknown": "magenta", "not_set_up": "yellow"}.get(s.kind, "bold red")
+    lines = [Text.assemble((s.title.upper(), colour), ": ", s.summary)]
+    lines += [Text(f"  evidence: {e}", style="dim") for e in s.evidence]
+    lines += [Text.assemble("  run: ", (r.command(), "bold"), f" — {r.why}") for r in s.recommended]
+    lines += [Text(f"  do not: {a}", style="yellow") for a in s.avoid]
+    return Group(*lines, Text(""))
+
+
 async def watch_status(target: Any, *, as_json: bool, watch: bool, interval: float, count: int) -> int:
     """Read the target's status (again every `interval` s with --watch), print it, mail transitions."""
     cluster = target.cluster
@@ -66,28 +77,35 @@ async def watch_status(target: Any, *, as_json: bool, watch: bool, interval: flo
     console = Console(highlight=False)
     errors = Console(stderr=True, highlight=False)
     previous: Snapshot | None = None
+    before: Situation | None = None
+    max_lag = cluster.pg.max_lag_bytes if cluster.pg is not None else None
     readings = 0
     try:
         while True:
             snap = await reader.read()
             readings += 1
+            situation = classify(snap, max_lag_bytes=max_lag)
             if as_json:
-                print(json.dumps(snap.to_json(), sort_keys=True, default=str), flush=True)
+                print(json.dumps({**snap.to_json(), **situation.to_json()}, sort_keys=True, default=str), flush=True)
             else:
+                console.print(render_situation(situation))
                 console.print(render(snap))
             if previous is not None:
-                for t in transitions(previous, snap):
+                changes = transitions(previous, snap)
+                if before is not None and before.kind != situation.kind:
+                    changes.append(Transition("situation_changed", "", before.title, situation.title))
+                for t in changes:
                     console.print(f"[bold yellow]{t.subject(cluster.cluster.name)}[/]") if not as_json else None
                     if cluster.alerts is not None:
                         from ..app.alerts import send
 
-                        failed = await send(cluster.alerts, cluster.cluster.name, t, snap)
+                        failed = await send(cluster.alerts, cluster.cluster.name, t, snap, situation)
                         if failed:
                             if as_json:
                                 print(json.dumps({"alert_failed": failed}), flush=True)
                             else:
                                 errors.print(f"[red]{escape(failed)}[/]")
-            previous = snap
+            previous, before = snap, situation
             if not watch or (count and readings >= count):
                 return 0
             await sleep(interval)  # after the reading completed: readings never overlap
