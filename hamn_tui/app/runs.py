@@ -9,9 +9,14 @@ the auditor's `hamn audit verify --allowed-signers`) and folds their records wit
 from __future__ import annotations
 
 import fcntl
+import getpass
 import hashlib
+import json
 import os
+import re
 import secrets
+import socket
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,8 +26,18 @@ from ..audit import segment_name
 from ..audit.errors import AuditError
 from ..audit.verify import segments_of, verify_path
 from ..record.fold import RunFold, RunState
+from .errors import SetupError
 
-__all__ = ["AuditError", "RunContents", "find_unfinished", "new_run_id", "read_run", "run_dir", "still_running"]
+__all__ = ["AuditError", "RunContents", "RunInProgress", "StartLock", "find_unfinished", "new_run_id", "read_run", "run_dir",
+           "running_run", "still_running"]
+
+START_WAIT_S = 30.0
+"""How long a run waits for another one starting on the same runbook and cluster to be under way
+(opening a run takes a moment: files, the signing key, the log's first records)."""
+
+
+class RunInProgress(SetupError):
+    """Another hamn process is running (or starting) this runbook on this cluster: nothing was started."""
 
 
 def new_run_id() -> str:
@@ -111,8 +126,145 @@ def find_unfinished(directory: Path, runbook_id: str, cluster: str | None) -> Ru
 
 def still_running(contents: RunContents) -> bool:
     """Whether a hamn process still holds the run's last segment (it is not a crashed run)."""
+    return _held(contents.segments[-1])
+
+
+class StartLock:
+    """Makes starting a run atomic: an exclusive lock on `<audit dir>/.start-<runbook>-<cluster>.lock`,
+    taken before looking for unfinished runs and held until this run's first segment is open
+    and locked (its `run_started` written) — so of two runs started at the same moment, exactly
+    one runs: the other sees it in progress (or, if it waited for this lock and the holder
+    started a run meanwhile, that it started at the same moment) instead of both running or one
+    resuming a live run.
+
+    The file names its holder (user, host, pid, since) and, once its run started, the run id.
+    The holder removes it as it lets go, so the audit directory holds only runs; whoever waited
+    on it still reads it through their descriptor, then (if no run started) locks a fresh one.
+    It is a subscriber of the run: `RunStarted` (after the audit writer has written it) releases it."""
+
+    def __init__(self, directory: Path, runbook_id: str, cluster: str | None, wait_s: float = START_WAIT_S):
+        self.path = directory / f".start-{_safe(runbook_id)}-{_safe(cluster or 'local')}.lock"
+        self.what = f"{runbook_id} on {cluster or 'this machine'}"
+        self.fd: int | None = None
+        self.owned = False
+        """This process holds the file the path names (and so removes it when it lets go)."""
+        self.info: dict[str, Any] = {"user": _whoami(), "host": socket.gethostname(), "pid": os.getpid(),
+                                     "since": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        self.started_meanwhile: RunInProgress | None = None
+        """Set when this run waited for the lock and the run it waited for started meanwhile."""
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SetupError(f"cannot lock the start of a run in {directory}: {exc.strerror or exc}") from None
+        waited = False
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError as exc:
+                raise SetupError(f"cannot lock the start of a run in {directory}: {exc.strerror or exc}") from None
+            while True:
+                try:
+                    fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except OSError:
+                    waited = True
+                    if time.monotonic() >= deadline:
+                        holder = self._holder(self._read())
+                        self.release()
+                        raise RunInProgress(f"a run of {self.what} is starting {holder}; nothing was started") from None
+                    time.sleep(0.02)
+            last = self._read()
+            if waited and last.get("run_id"):
+                self.started_meanwhile = RunInProgress(f"a run of {self.what} started at the same moment: run {last['run_id']} "
+                                                       f"{self._holder(last)}; nothing was started")
+                return
+            if self._names_this_file():
+                break
+            self.release()  # the holder removed it as it let go without starting a run: lock a fresh one
+        self.owned = True
+        self._write(self.info)
+
+    def _names_this_file(self) -> bool:
+        assert self.fd is not None
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return False
+        mine = os.fstat(self.fd)
+        return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)
+
+    def _read(self) -> dict[str, Any]:
+        try:
+            data = json.loads(os.pread(self.fd, 4096, 0).decode()) if self.fd is not None else {}
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _write(self, info: dict[str, Any]) -> None:
+        assert self.fd is not None
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, json.dumps(info).encode(), 0)
+
+    @staticmethod
+    def _holder(info: dict[str, Any]) -> str:
+        if not info:
+            return "in another hamn process"
+        return f"by {info.get('user', '?')} since {info.get('since', '?')} (pid {info.get('pid', '?')} on {info.get('host', '?')})"
+
+    def __call__(self, event: object) -> None:
+        from ..record.events import RunStarted
+
+        if isinstance(event, RunStarted) and self.fd is not None:
+            if self.owned:
+                try:
+                    self._write({**self.info, "run_id": event.run_id})
+                except OSError:
+                    pass  # the lock still goes; a waiting run then looks for this one's log
+            self.release()
+
+    def release(self) -> None:
+        """Let go: the owner removes the file first (while still holding it), then closes it."""
+        if self.fd is None:
+            return
+        if self.owned:
+            self.owned = False
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass  # left behind: the next run locks it as it is
+        os.close(self.fd)  # closing the only descriptor drops the lock
+        self.fd = None
+
+
+def running_run(directory: Path, runbook_id: str, cluster: str | None) -> RunInProgress | None:
+    """A run of this runbook on this cluster that a live hamn process holds (its last segment
+    locked), as the error that says who runs it and since when; None if there is none."""
+    if not directory.is_dir():
+        return None
+    for run in directory.glob(f"{runbook_id}-*"):
+        found = segments_of(run) if run.is_dir() else []
+        if not found or not _held(found[-1]):  # only a live run's segment is locked: finished ones are not read
+            continue
+        try:
+            contents = read_run(run)
+        except AuditError as exc:  # being written, yet unreadable: say so rather than start beside it
+            return RunInProgress(f"a run of {runbook_id} is still going on in another hamn process in {run} (its log cannot be read: {exc}); nothing was started")
+        if contents.started.get("cluster") != cluster:
+            continue
+        # who: the process writing the last segment; since: the run's first start (a resumed run keeps it)
+        o: dict[str, Any] = next((r["data"] for r in reversed(contents.records) if r["type"] == "log_open"), {})
+        since = next((str(r["ts"]) for r in contents.records if r["type"] == "run_started"), "?")
+        return RunInProgress(f"a run of {runbook_id} on {cluster or 'this machine'} is still going on in another hamn process: run {contents.started.get('run_id')} "
+                             f"by {contents.started.get('operator') or o.get('os_user', '?')} since {since} "
+                             f"(pid {o.get('pid', '?')} on {o.get('host', '?')}, {run}); nothing was started")
+    return None
+
+
+def _held(segment: Path) -> bool:
+    """Whether another process holds the segment's lock (the audit writer's, for as long as it writes)."""
     try:
-        fd = os.open(contents.segments[-1], os.O_RDONLY)
+        fd = os.open(segment, os.O_RDONLY)
     except OSError:
         return False
     try:
@@ -123,3 +275,14 @@ def still_running(contents: RunContents) -> bool:
         return True
     finally:
         os.close(fd)
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)[:80]
+
+
+def _whoami() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry (containers)
+        return str(os.getuid())

@@ -15,7 +15,7 @@ import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from ..audit import segment_name
 from ..audit.errors import AuditError
@@ -23,7 +23,7 @@ from ..audit.keys import SigningKeyError, resolve_signer
 from ..audit.writer import AuditWriter
 from ..cluster.model import Cluster
 from ..engine.operator import Operator
-from ..engine.runner import Runner
+from ..engine.runner import SCENARIO_NOTE, Runner
 from ..record.events import RunOutcome, Subscriber
 from ..record.redact import secret_texts
 from ..runbook.context import ParamError, RunContext, bind_roles, resolve_params
@@ -33,8 +33,13 @@ from ..runbook.template import Secret
 from ..settings import settings
 from ..transport.base import Transport
 from .errors import SetupError
-from .runs import RunContents, find_unfinished, new_run_id, run_dir, still_running
+from .runs import RunContents, RunInProgress, StartLock, find_unfinished, new_run_id, run_dir, running_run, still_running
 from .targets import Target
+
+ROLES = ("primary", "standby")
+MAX_INT_DIGITS = 18
+"""An integer parameter longer than this (beyond 64 bits) is refused as out of range: no HA
+procedure needs one, and Python's own limit (4300 digits) would otherwise speak instead."""
 
 
 @dataclass
@@ -54,7 +59,8 @@ class RunRequest:
 
 class RunSession:
     def __init__(self, runner: Runner, journal: AuditWriter, runbook: Runbook, cluster: Cluster | None,
-                 resumed_from: RunContents | None, transport: Transport, owns_transport: bool, secrets: list[str]):
+                 resumed_from: RunContents | None, transport: Transport, owns_transport: bool, secrets: list[str],
+                 start_lock: StartLock | None = None):
         self.runner = runner
         self.journal = journal
         """The audit writer: a subscriber of the runner, closed with the session."""
@@ -65,6 +71,8 @@ class RunSession:
         self._owns_transport = owns_transport
         self.secrets = secrets
         """What every display of this run must redact: the secret values and their quoted forms."""
+        self.start_lock = start_lock
+        """Held from before the search for unfinished runs until the run's first record is written."""
         self.closed = False
 
     # --- setting up --------------------------------------------------------------------------------
@@ -82,10 +90,28 @@ class RunSession:
         uses_nodes = any(s.node != "local" or any(c.node != "local" for c in (*s.require, *s.verify, *s.until)) for _, _, s in rb.all_steps())
         if uses_nodes and cluster is None:
             raise SetupError("this runbook runs on cluster nodes: give --cluster FILE (or set HAMN_CLUSTER)")
+        check_roles(cluster, req.roles)
+        _check_ints(rb, req.sets)
 
         config = settings()
         directory = req.audit_dir or config.audit_dir
-        previous = _previous_run(req, rb, path, sha, directory, cluster)
+        # taken before looking for unfinished runs, held until this run's first record is on disk
+        start_lock = StartLock(directory, rb.runbook.id, cluster.cluster.name if cluster else None)
+        try:
+            if start_lock.started_meanwhile is not None:
+                raise running_run(directory, rb.runbook.id, cluster.cluster.name if cluster else None) or start_lock.started_meanwhile
+            return cls._open(req, target, operator, subscribers, interactive, procedure, directory, start_lock)
+        except BaseException:
+            start_lock.release()
+            raise
+
+    @classmethod
+    def _open(cls, req: RunRequest, target: Target, operator: Operator, subscribers: Iterable[Subscriber], interactive: bool,
+              procedure: Procedure, directory: Path, start_lock: StartLock) -> RunSession:
+        cluster = target.cluster
+        path, rb, sha = procedure.path, procedure.runbook, procedure.sha256
+        config = settings()
+        previous = _previous_run(req, rb, path, sha, directory, cluster, target)
         given: dict[str, Any] = dict(req.sets)
         roles_wanted = dict(req.roles)
         if previous is not None:
@@ -127,11 +153,11 @@ class RunSession:
         runner = Runner(
             rb, ctx, transport, probes, operator, run_id=run_id, runbook_path=str(path), runbook_sha256=sha,
             operator_name=_whoami(), dry_run=req.dry_run, training=target.training,
-            subscribers=[journal, *target.subscribers(), *subscribers],
+            subscribers=[journal, start_lock, *target.subscribers(), *subscribers],
             state=previous.state if previous else None, lock=lock, lock_holder=holder, transport_name=target.transport_name,
-            **target.runner_options(),
+            scenario=target.scenario_name, **target.runner_options(),
         )
-        return cls(runner, journal, rb, cluster, previous, transport, owned, secrets)
+        return cls(runner, journal, rb, cluster, previous, transport, owned, secrets, start_lock)
 
     # --- what the caller shows -----------------------------------------------------------------------
     @property
@@ -158,6 +184,8 @@ class RunSession:
         if self.closed:
             return
         self.closed = True
+        if self.start_lock is not None:
+            self.start_lock.release()  # a run closed before its first record
         try:
             if self._owns_transport:
                 await self.transport.close()
@@ -171,9 +199,46 @@ class RunSession:
         await self.close()
 
 
-def _previous_run(req: RunRequest, rb: Runbook, path: Path, sha: str, directory: Path, cluster: Cluster | None) -> RunContents | None:
-    """The unfinished run this one continues (--resume), after checking it may be continued."""
-    previous = find_unfinished(directory, rb.runbook.id, cluster.cluster.name if cluster else None)
+def check_roles(cluster: Cluster | None, roles: Mapping[str, str]) -> None:
+    """A role given for a run names primary or standby, and a management node of the cluster:
+    binding the primary to a service node would send takeover commands to the wrong machine."""
+    for role, node in roles.items():
+        if role not in ROLES:
+            raise SetupError(f"--role {role}: no role {role!r}; roles: {', '.join(ROLES)}")
+        if cluster is None:
+            continue
+        managers = [n for n, spec in cluster.nodes.items() if spec.role in ROLES]
+        if node not in managers:
+            raise SetupError(f"--role {role}={node}: {node} is not a management node of cluster {cluster.cluster.name}; "
+                             f"management nodes: {', '.join(managers)}")
+
+
+def _check_ints(rb: Runbook, sets: Mapping[str, Any]) -> None:
+    for name, value in sets.items():
+        param = rb.params.get(name)
+        digits = str(value).strip().lstrip("-")
+        if param is not None and param.type == "int" and digits.isdigit() and len(digits) > MAX_INT_DIGITS:
+            raise SetupError(f"parameter {name!r}: a number of {len(digits)} digits is out of range (at most {MAX_INT_DIGITS} digits)")
+
+
+def _recorded_scenario(previous: RunContents) -> str | None:
+    """The training scenario the run's log names (its first such note), if any."""
+    for rec in previous.records:
+        text = rec.get("data", {}).get("text", "") if rec.get("type") == "note" else ""
+        if isinstance(text, str) and text.startswith(SCENARIO_NOTE):
+            return text.removeprefix(SCENARIO_NOTE)
+    return None
+
+
+def _previous_run(req: RunRequest, rb: Runbook, path: Path, sha: str, directory: Path, cluster: Cluster | None,
+                  target: Target) -> RunContents | None:
+    """The unfinished run this one continues (--resume), after checking it may be continued;
+    RunInProgress if another process runs this runbook on this cluster now."""
+    name = cluster.cluster.name if cluster else None
+    running = running_run(directory, rb.runbook.id, name)
+    if running is not None:
+        raise running
+    previous = find_unfinished(directory, rb.runbook.id, name)
     if previous is not None and not req.resume:
         raise SetupError(f"an unfinished run of {rb.runbook.id} exists ({previous.path}); continue it with --resume, or look at it first")
     if previous is None and req.resume:
@@ -181,7 +246,16 @@ def _previous_run(req: RunRequest, rb: Runbook, path: Path, sha: str, directory:
     if previous is not None and previous.started.get("runbook_sha256") != sha:
         raise SetupError(f"the runbook changed since run {previous.started['run_id']} started ({path}); it cannot be resumed with another runbook")
     if previous is not None and still_running(previous):
-        raise SetupError(f"run {previous.started['run_id']} is still going on in another hamn process ({previous.segments[-1]} is held); it cannot be resumed twice")
+        raise RunInProgress(f"run {previous.started['run_id']} is still going on in another hamn process ({previous.segments[-1]} is held); it cannot be resumed twice")
+    if previous is not None:
+        run_id = previous.started.get("run_id")
+        if bool(previous.started.get("training")) != target.training:
+            raise SetupError(f"run {run_id} was a training run: resume it with --training SCENARIO" if previous.started.get("training")
+                             else f"run {run_id} ran on the real cluster: it cannot be resumed in training")
+        rehearsed = _recorded_scenario(previous)
+        if rehearsed is not None and target.scenario_name is not None and rehearsed != target.scenario_name:
+            raise SetupError(f"run {run_id} rehearsed scenario {rehearsed!r}; it resumes only with --training {rehearsed}, "
+                             f"not {target.scenario_name}")
     return previous
 
 

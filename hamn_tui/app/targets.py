@@ -39,6 +39,8 @@ class ClusterTarget:
     """A real cluster from its cluster file (None: only `local` steps can run)."""
 
     training = False
+    scenario_name: str | None = None
+    """Only training rehearses a scenario."""
 
     def __init__(self, cluster_path: str | Path | None, label: str = ""):
         self.cluster_path = str(cluster_path) if cluster_path else None
@@ -89,6 +91,11 @@ class TrainingTarget:
 
         t = Training(name, seed=seed, db2_level=db2_level)
         return cls(t, f"scenario {name}" if label is None else label)
+
+    @property
+    def scenario_name(self) -> str:
+        """The scenario rehearsed: the run's log names it, and a resume must use the same."""
+        return str(self.sim.scenario.name)
 
     def transport(self) -> tuple[Transport, bool]:
         """The simulator's transport, shared by every run and reading of the session: not closed by them."""

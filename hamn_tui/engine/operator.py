@@ -5,10 +5,17 @@ and an answer are lives in `record.questions`.
 """
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
-from typing import Callable, Literal, Protocol, Sequence
+from typing import Callable, Collection, Literal, Protocol, Sequence
 
-from ..record.questions import Answer, Question
+from ..record.questions import ALLOWED, Answer, Question
+
+MAX_ANSWER_RETRIES = 3
+"""Retries one `--answer STEP=retry` buys that step: a failing command is not re-run without
+limit when nobody is watching; after them the run waits (exit 4) for a person to look."""
+ANSWER_ACTIONS = tuple(dict.fromkeys(a for kind in ("failed", "gate_failed", "unknown") for a in ALLOWED[kind]))
+"""What `--answer STEP=ACTION` may say: the answers to a failed step, a failed gate or an unknown outcome."""
 
 
 class NoAnswer(Exception):
@@ -31,7 +38,8 @@ class AutoOperator:
 
     `--yes` answers yes-no confirmations only. A typed confirmation is answered only by a
     matching `--confirm STEP=TEXT`, a manual step only by `--attest STEP`, a choice only by
-    `--choose STEP=OPTION`; failures and unknown outcomes only by `--answer STEP=ACTION[:REASON]`.
+    `--choose STEP=OPTION`; failures and unknown outcomes only by `--answer STEP=ACTION[:REASON]`
+    (a retry at most MAX_ANSWER_RETRIES times per step).
     """
 
     yes: bool = False
@@ -41,6 +49,26 @@ class AutoOperator:
     answers: dict[str, tuple[str, str]] = field(default_factory=dict)
     resume: bool = False
     on_failure: Literal["fail", "rollback"] = "fail"
+    retried: dict[str, int] = field(default_factory=dict)
+    """Retries given so far per step, by `--answer STEP=retry`."""
+
+    def problems(self, runbook_id: str, steps: Collection[str]) -> list[str]:
+        """One line per answer flag that cannot be right for this runbook: a step it does not
+        have (a typo would otherwise be ignored and the run stop, or go on, for another reason),
+        an action no question accepts."""
+        out: list[str] = []
+        named = [("--confirm", sid) for sid in self.confirms] + [("--attest", sid) for sid in sorted(self.attests)]
+        named += [("--choose", sid) for sid in self.choices] + [("--answer", sid) for sid in self.answers]
+        for flag, sid in named:
+            if sid not in steps:
+                near = difflib.get_close_matches(sid, list(steps), n=1)
+                out.append(f"{flag} {sid}: {runbook_id} has no step {sid!r}" + (f" (did you mean {near[0]!r}?)" if near else ""))
+        for sid, (action, reason) in self.answers.items():
+            if action not in ANSWER_ACTIONS:
+                out.append(f"--answer {sid}={action}: no action {action!r}; one of {', '.join(ANSWER_ACTIONS)}")
+            elif action == "skip" and not reason.strip():
+                out.append(f"--answer {sid}=skip: skipping a step needs a reason: --answer {sid}=skip:REASON")
+        return out
 
     async def ask(self, q: Question) -> Answer:
         if q.kind == "confirm" and self.yes:
@@ -60,6 +88,12 @@ class AutoOperator:
             return Answer("continue", reason="--resume")
         if q.step_id in self.answers and q.kind in ("gate_failed", "failed", "unknown"):
             action, reason = self.answers[q.step_id]
+            if action == "retry":
+                done = self.retried.get(q.step_id, 0)
+                if done >= MAX_ANSWER_RETRIES:
+                    raise NoAnswer(q, f"--answer {q.step_id}=retry was used for {done} retries and the step still does not pass: find out why, "
+                                      f"then rerun with --resume and --answer {q.step_id}=ACTION (retry, skip:REASON, rollback, abort)")
+                self.retried[q.step_id] = done + 1
             return Answer(action, reason=reason or f"--answer {q.step_id}={action}")  # type: ignore[arg-type]
         if q.kind in ("failed", "gate_failed"):
             return Answer(self.on_failure, reason="headless: the run stops at a failed step or gate")

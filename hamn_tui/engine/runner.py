@@ -30,9 +30,17 @@ from ..record.questions import Answer, InvalidAnswer, Option, Question, check_an
 from .operator import NoAnswer, Operator
 
 MAX_REFUSED_ANSWERS = 50
+MAX_RETRIES = 50
+"""Retries of one step a runner accepts from any operator: a backstop under the headless
+operator's own small cap, so an operator that answers retry without limit (a script, a bug)
+makes the run wait instead of re-running a failing — perhaps irreversible — command forever.
+A person retrying by hand never comes near it."""
 MAX_KEPT_OUTPUT = 16 * 1024 * 1024
 """Output kept in memory per command for `expect` and `capture` (the full output goes to the subscribers)."""
 
+
+SCENARIO_NOTE = "training scenario: "
+"""How a training run's log names its scenario (a note record: the audit schema is unchanged)."""
 
 Flow = Literal["continue", "retry", "stop"]
 
@@ -66,6 +74,7 @@ class Runner:
         lock_holder: Any = None,
         transport_name: str = "ssh",
         clock: Callable[[], float] = time.monotonic,
+        scenario: str | None = None,
     ):
         self.rb = runbook
         self.ctx = ctx
@@ -88,8 +97,15 @@ class Runner:
         self.transport_name = transport_name
         self.clock = clock
         self.checks = CheckEvaluator(probes, ctx, sleep, self._group_members)
+        self.scenario = scenario
+        """The training scenario rehearsed (recorded in the log as a note: a resume must use the same)."""
         self._cancels: set[asyncio.Event] = set()
         self._interrupted = False
+        self._retries: dict[str, int] = {}
+        self.would_stop: list[tuple[str, str]] = []
+        """A dry run's findings: each gate or check that would stop the real run, (step, why)."""
+        self._not_run: str | None = None
+        """A dry run: the first mutating step it did not run; after it, what checks see is not what the real run would."""
 
     def interrupt(self) -> bool:
         """The operator stops what is running now (the TUI's abort while a command runs).
@@ -123,6 +139,8 @@ class Runner:
         self.emit(RunStarted(self.run_id, self.rb.runbook.id, self.rb.runbook.version, self.runbook_sha256, self.runbook_path,
                              safe_params, self.ctx.cluster.cluster.name if self.ctx.cluster else None, dict(self.ctx.roles),
                              self.operator_name, self.dry_run, self.training, self.resumed))
+        if self.scenario is not None:
+            self.emit(Note(f"{SCENARIO_NOTE}{self.scenario}"))
         outcome: RunOutcome = "done"
         reason = ""
         locked = False
@@ -142,6 +160,10 @@ class Runner:
             outcome, reason = "waiting", exc.hint
         except _Aborted as exc:
             outcome, reason = "aborted", str(exc)
+        if outcome == "done" and self.would_stop:
+            # a rehearsal that found the real run would stop must not end "done"
+            steps = list(dict.fromkeys(sid for sid, _ in self.would_stop))
+            outcome, reason = "failed", f"dry run: the real run would stop at {', '.join(steps)}"
         if outcome != "waiting" and self.rb.always:
             await self._always()
         if locked:
@@ -239,6 +261,8 @@ class Runner:
             if _verdict(outcomes) != "pass":
                 if self.dry_run:
                     self.emit(Note("dry run: this gate would stop the step", step.id))
+                    if not (step.allow_failure or always):
+                        self._would_stop(step, "a gate did not pass: " + _summary(outcomes))
                 elif step.allow_failure or always:
                     return self._record_failure(step, "a gate did not pass: " + _summary(outcomes))
                 else:
@@ -303,9 +327,18 @@ class Runner:
         return StepEnd("continue")
 
     async def _failed_or_recorded(self, step: Step, always: bool, reason: str, outcomes: Sequence[CheckOutcome] = ()) -> StepEnd:
+        if self.dry_run and not (step.allow_failure or always):
+            self._would_stop(step, reason)
         if step.allow_failure or always or self.dry_run:
             return self._record_failure(step, reason)
         return await self._failure(step, "failed", reason, outcomes)
+
+    def _would_stop(self, step: Step, why: str) -> None:
+        """A dry run's finding: counted while the cluster is as the real run would find it, only noted after that."""
+        if self._not_run is None:
+            self.would_stop.append((step.id, why))
+        else:
+            self.emit(Note(f"dry run: not counted as stopping the real run: it follows {self._not_run}, which the dry run did not run", step.id))
 
     # --- asking ----------------------------------------------------------------------------------
     async def _ask(self, q: Question) -> Answer:
@@ -327,10 +360,18 @@ class Runner:
         user = self.ctx.prose(step.user, node) if step.user else None
         return Question(kind, step.id, self.ctx.prose(step.title), self.ctx.prose(step.explain, node), step.node, user, commands, **extra)
 
+    def _retry(self, step: Step, q: Question) -> StepEnd:
+        """The operator's retry, unless this step was already retried MAX_RETRIES times in this run."""
+        count = self._retries[step.id] = self._retries.get(step.id, 0) + 1
+        if count > MAX_RETRIES:
+            raise NoAnswer(q, f"{step.id} was retried {MAX_RETRIES} times and still does not pass: find out why, then resume the run")
+        return StepEnd("retry")
+
     async def _failure(self, step: Step, kind: Any, detail: str, outcomes: Sequence[CheckOutcome] = ()) -> StepEnd:
-        answer = await self._ask(self._question(kind, step, detail=detail, checks=tuple(outcomes)))
+        q = self._question(kind, step, detail=detail, checks=tuple(outcomes))
+        answer = await self._ask(q)
         if answer.action == "retry":
-            return StepEnd("retry")
+            return self._retry(step, q)
         if answer.action == "skip":
             return self._skipped_by_operator(step, answer)
         self._finish(step, "failed", detail)
@@ -345,11 +386,12 @@ class Runner:
     async def _unknown(self, step: Step, detail: str) -> StepEnd:
         """Re-probe with the step's verify checks, show what was found, and let the operator decide."""
         outcomes = await self._evaluate(step, "reprobe", step.verify) if step.verify else []
-        answer = await self._ask(self._question("unknown", step, detail=detail, checks=tuple(outcomes)))
+        q = self._question("unknown", step, detail=detail, checks=tuple(outcomes))
+        answer = await self._ask(q)
         if answer.action == "done":
             return self._done(step, f"unknown outcome decided done by the operator: {answer.reason}")
         if answer.action == "retry":
-            return StepEnd("retry")
+            return self._retry(step, q)
         if answer.action == "skip":
             return self._skipped_by_operator(step, answer)
         if answer.action == "abort":
@@ -376,6 +418,7 @@ class Runner:
 
     async def _manual(self, step: Step) -> StepEnd:
         if self.dry_run:
+            self._not_run = self._not_run or step.id  # a manual step changes the cluster too
             return self._skip_dry(step, "manual step: the operator would attest")
         attest = self.ctx.prose(step.attest or "")
         answer = await self._ask(self._question("manual", step, expected_text=attest))
@@ -407,6 +450,7 @@ class Runner:
     async def _command_step(self, step: Step, always: bool) -> StepEnd:
         nodes = self._nodes(step.node)
         if self.dry_run and step.is_mutating:
+            self._not_run = self._not_run or step.id
             for node in nodes:
                 for cmd in step.commands():
                     self.emit(Note(f"dry run: would run on {node}: {self.ctx.shown(cmd, node)}", step.id))
