@@ -128,13 +128,16 @@ def describe(rec: dict[str, Any]) -> str:
 
 
 def stored_output(store: OutputStore, sha: str, size: int) -> tuple[str, str]:
-    """The stored text (control sequences removed) and a note when it was cut for the report."""
+    """The stored text (control sequences removed) and a note when it was cut for the report or
+    cannot be read (read no further than the size the log records; never a FIFO or a symlink)."""
     if not size:
         return "", ""
     try:
-        data = store.read(sha)
-    except OSError:
+        data = store.read(sha, size)
+    except FileNotFoundError:
         return "", f"output {sha} is missing from the store"
+    except OSError as exc:
+        return "", f"output {exc}"
     note = f"first {OUTPUT_LIMIT // 1024} KiB of {size} bytes shown; the whole output is outputs/{sha}.gz" if len(data) > OUTPUT_LIMIT else ""
     return neutralise(data[:OUTPUT_LIMIT].decode("utf-8", "replace")), note
 
@@ -150,6 +153,12 @@ def _duration(a: str, b: str) -> str:
     return f"{int(s // 3600)} h {int(s % 3600 // 60)} min {s % 60:.1f} s" if s >= 3600 else f"{int(s // 60)} min {s % 60:.1f} s"
 
 
+def headline(view: View) -> str:
+    """The report's title: the run, and UNFINISHED when it did not finish (what an auditor must see first)."""
+    title = f"Audit report: run {view.started.get('run_id', '?')}"
+    return title + (f" — UNFINISHED: {view.report.unfinished}" if view.report.unfinished else "")
+
+
 def facts(view: View) -> list[tuple[str, str]]:
     """Who, what, where, when — as label/value pairs."""
     st, rep = view.started, view.report  # the verification result is shown before these
@@ -161,7 +170,8 @@ def facts(view: View) -> list[tuple[str, str]]:
     mode = "TRAINING (ephemeral key: not an identity)" if st.get("training") else "dry run" if st.get("dry_run") else "live"
     out = [
         ("Run", f"{st.get('run_id', '?')} ({mode})"),
-        ("Outcome", (view.finished or {}).get("outcome", "never finished") + (f" — {view.finished['reason']}" if view.finished and view.finished.get("reason") else "")),
+        ("Outcome", (view.finished or {}).get("outcome", "never finished") + (f" — {view.finished['reason']}" if view.finished and view.finished.get("reason") else "")
+         + (f" (UNFINISHED: {rep.unfinished})" if rep.unfinished else "")),
         ("Who: operator (OS user)", st.get("operator", "?")),
         ("Who: answered questions", answered_by),
         ("Who: signed the log", signers or "—"),
@@ -209,7 +219,8 @@ def _verify_howto(view: View) -> list[str]:
     return lines
 
 
-def export_report(path: Path, out: Path, fmt: str, allowed_signers: Path | None = None, casts: Path | None = None) -> tuple[int, int]:
+def export_report(path: Path, out: Path, fmt: str, allowed_signers: Path | None = None, casts: Path | None = None) -> tuple[Report, int]:
+    """Write the report; (the verification's report, how many recordings were written)."""
     view = build(path, allowed_signers)
     base = Path(path) if Path(path).is_dir() else Path(path).parent
     store = OutputStore(base / "outputs")
@@ -223,19 +234,19 @@ def export_report(path: Path, out: Path, fmt: str, allowed_signers: Path | None 
             if not f or not f["timing"]:
                 continue
             try:
-                streams = [store.read(f[f"{s}_sha256"]) if f[f"{s}_size"] else b"" for s in ("stdout", "stderr")]
+                streams = [store.read(f[f"{s}_sha256"], f[f"{s}_size"]) if f[f"{s}_size"] else b"" for s in ("stdout", "stderr")]
             except OSError:
                 continue
             title = f"{cmd.sent['step_id']} on {cmd.sent['node']}: {cmd.sent['command']}"
             name = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{n:03d}-{cmd.sent['step_id']}-{cmd.sent['node']}") + ".cast"
             (casts / name).write_bytes(cast(title, int(parse_ts(cmd.sent_ts).timestamp()), f["timing"], *streams))
             written += 1
-    return view.report.exit_code, written
+    return view.report, written
 
 
 def _markdown(view: View, store: OutputStore) -> str:
     rep = view.report
-    o: list[str] = [f"# Audit report: run {view.started.get('run_id', '?')}", ""]
+    o: list[str] = [f"# {_md_cell(headline(view))}", ""]
     o += ["## Verification", "", f"**{rep.status}**", "", _fence(rep.line)]
     if rep.notes:
         o += [""] + [f"- {_md_cell(n)}" for n in rep.notes]
@@ -269,7 +280,9 @@ def _markdown(view: View, store: OutputStore) -> str:
             body, note = stored_output(store, f[f"{stream}_sha256"], f[f"{stream}_size"])
             o += ["", f"{stream}: {f[f'{stream}_size']} bytes, SHA-256 `{f[f'{stream}_sha256']}`" + (f" ({f['redactions']} secret values redacted)" if f["redactions"] and stream == "stdout" else "")]
             if body:
-                o += ["", _fence(body.rstrip("\n"))] + ([f"", f"_{_md_cell(note)}_"] if note else [])
+                o += ["", _fence(body.rstrip("\n"))]
+            if note:
+                o += ["", f"_{_md_cell(note)}_"]
         o.append("")
     o += ["## Integrity", "", "| segment | log id | records | last line SHA-256 | LOG.sig |", "|---|---|---|---|---|"]
     for seg in rep.segments:
@@ -280,8 +293,8 @@ def _markdown(view: View, store: OutputStore) -> str:
 def _html(view: View, store: OutputStore) -> str:
     e = lambda s: html.escape(neutralise(str(s)), quote=True)  # noqa: E731
     rep = view.report
-    h: list[str] = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', f"<title>Audit report: run {e(view.started.get('run_id', '?'))}</title>",
-                    f"<style>{CSS}</style></head><body>", f"<h1>Audit report: run {e(view.started.get('run_id', '?'))}</h1>"]
+    h: list[str] = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', f"<title>{e(headline(view))}</title>",
+                    f"<style>{CSS}</style></head><body>", f"<h1>{e(headline(view))}</h1>"]
     h += ["<h2>Verification</h2>", f'<div class="status {rep.status}">{e(rep.line)}</div>']
     if rep.notes:
         h += ["<ul>"] + [f"<li>{e(n)}</li>" for n in rep.notes] + ["</ul>"]
@@ -319,7 +332,9 @@ def _html(view: View, store: OutputStore) -> str:
             red = f" ({f['redactions']} secret values redacted)" if f["redactions"] and stream == "stdout" else ""
             h.append(f"<p class=dim>{stream}: {f[f'{stream}_size']} bytes, SHA-256 <code>{e(f[f'{stream}_sha256'])}</code>{red}</p>")
             if body:
-                h.append(f"<pre>{e(body.rstrip(chr(10)))}</pre>" + (f"<p class=dim>{e(note)}</p>" if note else ""))
+                h.append(f"<pre>{e(body.rstrip(chr(10)))}</pre>")
+            if note:
+                h.append(f"<p class=dim>{e(note)}</p>")
     h += ["<h2>Integrity</h2>", "<table><tr><th>segment</th><th>log id</th><th>records</th><th>last line SHA-256</th><th>LOG.sig</th></tr>"]
     for seg in rep.segments:
         h.append(f"<tr><td>{e(seg.path.name)}</td><td><code>{e(seg.log_id)}</code></td><td>{len(seg.records)}</td><td><code>{e(seg.head)}</code></td><td>{e(seg.detached)}</td></tr>")

@@ -3,7 +3,8 @@
 `outputs/<sha256>.gz` holds bytes whose SHA-256 (uncompressed) is the name; the log's
 `command_finished` record gives the hash and size of each stream, and when each chunk came
 (from which an asciicast v2 recording is rebuilt); the verifier checks them. Identical
-outputs are stored once.
+outputs are stored once. The directory is 0700 and the files 0600 whatever the umask; a
+reader opens only regular files and reads no more than the recorded size (`files.py`).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..record.redact import Redactor
+from .files import private_dir, private_file, read_gzip
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
@@ -34,9 +36,10 @@ class OutputStore:
         self._n += 1
         return BlobWriter(self, self.dir / f".tmp-{os.getpid()}-{self._n}")
 
-    def read(self, sha256: str) -> bytes:
-        with gzip.open(self.path(sha256), "rb") as f:
-            return f.read()
+    def read(self, sha256: str, size: int | None = None) -> bytes:
+        """An output's content. `size`: what the log records, read no further (else at most
+        `files.MAX_OUTPUT`). OSError (UnsafeFile) when it is missing, damaged, no regular file or larger."""
+        return read_gzip(self.path(sha256), size)
 
     def sync_dir(self) -> None:
         if self.fsync:
@@ -62,8 +65,8 @@ class BlobWriter:
     def write(self, data: bytes) -> None:
         if data:
             if self.gz is None:
-                self.store.dir.mkdir(parents=True, exist_ok=True)
-                self.raw = open(self.tmp, "wb")  # noqa: SIM115 - closed in finish()/discard()
+                private_dir(self.store.dir)
+                self.raw = os.fdopen(private_file(self.tmp, os.O_TRUNC), "wb")  # closed in finish()/discard()
                 self.gz = gzip.GzipFile(filename="", mode="wb", fileobj=self.raw, mtime=0, compresslevel=6)
             self.gz.write(data)
             self.sha.update(data)

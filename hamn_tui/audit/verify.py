@@ -9,30 +9,46 @@ on every checkpoint and on `log_close`, each with canonical armour, this namespa
 Ed25519; every output blob present with its recorded hash and size; the detached LOG.sig; and
 for a resumed run, that each segment names its predecessor's exact size and last line.
 
-VALID (exit 0): intact, and the last segment ends with a signed `log_close`.
-INCOMPLETE (exit 3): intact, but never closed (a crash, a kill, a cut): records after the last
-signed one are unauthenticated. INVALID (exit 1): anything else.
+Binding: a segment is `audit-NNN.jsonl` for the number its log_open gives, a resumed one names
+the one before it by that name, every segment of a chain names the same run, its run_started
+the run its log_open names, and a run directory is `<runbook id>-<run id>` holding no segment
+outside the chain — so a segment copied from another run, renamed, or a directory holding
+another run's log is INVALID, not another run's VALID.
+
+Files: only regular files are read (not through a symlink, never blocking on a FIFO), and no
+further than the log allows (`files.py`).
+
+VALID (exit 0): intact, closed, and the run finished (its last segment has a run_finished and
+closes with that outcome, not "waiting" or "interrupted").
+INCOMPLETE (exit 3): intact, but never closed (a crash, a kill, a cut: records after the last
+signed one are unauthenticated), or closed without the run finishing (a later segment may
+be missing). INVALID (exit 1): anything else.
 """
 from __future__ import annotations
 
-import gzip
 import hashlib
 import os
+import re
+import stat
 import zlib
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import FORMAT_VERSION, NAMESPACE, SEGMENT_GLOB, sshsig
+from . import FORMAT_VERSION, NAMESPACE, SEGMENT_GLOB, segment_name, sshsig
 from .allowed import AllowedSigners
 from .canon import CanonError, canonical, parse_line, parse_ts, valid_ts
+from .files import CHUNK, MAX_SEGMENT, MAX_SIG, UnsafeFile, gunzip_regular, read_regular
 from .records import HEX32, TOP, ZERO, check_data, signed_view
 from .store import EMPTY_SHA256
 
 EXIT = {"VALID": 0, "INVALID": 1, "INCOMPLETE": 3}
 POOL_BATCH = 256
 """Signatures are checked in batches on threads (OpenSSL releases the GIL) while parsing goes on."""
+LOOKS_LIKE_SEGMENT = re.compile(r"\Aaudit-.*\.jsonl\Z")
+"""A file a reader would take for a segment: in a run directory, each must be one of the chain."""
+UNFINISHED_CLOSE = ("waiting", "interrupted")
 
 
 class _Fail(Exception):
@@ -56,6 +72,8 @@ class Segment:
     """The data of log_open."""
     close: dict[str, Any] | None = None
     """The data of log_close, if the segment was closed."""
+    finished: dict[str, Any] | None = None
+    """The data of its last run_finished, if any."""
     log_id: str = ""
     last_ts: str = ""
     torn: bytes = b""
@@ -73,6 +91,8 @@ class Report:
     line: str
     segments: list[Segment]
     notes: list[str] = field(default_factory=list)
+    unfinished: str = ""
+    """Why the run is not finished ('' when it finished, or when the log is INVALID)."""
 
     @property
     def exit_code(self) -> int:
@@ -86,27 +106,33 @@ class Report:
 class _Blobs:
     def __init__(self, directory: Path):
         self.dir = directory
-        self.seen: dict[str, tuple[int, str]] = {}
+        self.seen: dict[tuple[str, int], str] = {}
 
     def check(self, sha: str, size: int) -> str:
-        if sha not in self.seen:
-            path = self.dir / f"{sha}.gz"
-            try:
-                with gzip.open(path, "rb") as f:
-                    h, n = hashlib.sha256(), 0
-                    while chunk := f.read(1 << 20):
-                        h.update(chunk)
-                        n += len(chunk)
-                self.seen[sha] = (n, "" if h.hexdigest() == sha else f"{path.name} does not hash to its name")
-            except FileNotFoundError:
-                self.seen[sha] = (-1, f"output {path.name} is missing")
-            except (OSError, EOFError, zlib.error) as exc:
-                self.seen[sha] = (-1, f"output {path.name} is damaged ({exc})")
-        n, why = self.seen[sha]
-        if why:
-            return why
+        if (sha, size) not in self.seen:
+            self.seen[(sha, size)] = self._check(sha, size)
+        return self.seen[(sha, size)]
+
+    def _check(self, sha: str, size: int) -> str:
+        """'' if outputs/<sha>.gz is a regular file holding `size` bytes that hash to `sha`. It is
+        read no further than the record allows (a little past `size`, to tell a changed output
+        from a longer one), so a gzip bomb or an endless file costs nothing."""
+        path = self.dir / f"{sha}.gz"
+        h, n = hashlib.sha256(), 0
+        try:
+            for chunk in gunzip_regular(path, size, limit=2 * size + CHUNK):
+                h.update(chunk)
+                n += len(chunk)
+        except FileNotFoundError:
+            return f"output {path.name} is missing"
+        except UnsafeFile as exc:
+            return f"output {exc}"
+        except (OSError, EOFError, zlib.error) as exc:
+            return f"output {path.name} is damaged ({exc})"
+        if h.hexdigest() != sha:
+            return f"{path.name} does not hash to its name"
         if n != size:
-            return f"output {sha[:12]}… holds {n} bytes, the record says {size}"
+            return f"output {path.name} holds {n} bytes, the record says {size}"
         return ""
 
     def command(self, data: dict[str, Any]) -> str:
@@ -200,6 +226,7 @@ class _Scan:
     records: list[dict[str, Any]] = field(default_factory=list)
     open: dict[str, Any] | None = None
     close: dict[str, Any] | None = None
+    finished: dict[str, Any] | None = None
     log_id: str = ""
     last_ts: str = ""
     last_signed: int = -1
@@ -217,10 +244,11 @@ def _scan(lines: list[bytes], start: int, end: int, allowed: AllowedSigners | No
     prev, log_id, last_ts, last_mono, closed = ZERO, "", "", 0, False
     session = signer = b""
     principal = ""
+    opened: dict[str, Any] = {}
     if start > 0:
         try:
             first, before = parse_line(lines[0]), parse_line(lines[start - 1])
-            log_id = first["log"]
+            log_id, opened = first["log"], first["data"]
             session = sshsig.parse_public_line(first["data"]["session_key"])
             signer = sshsig.parse_public_line(first["data"]["signer"]["key"])
             principal = first["data"]["signer"]["principal"]
@@ -275,6 +303,13 @@ def _scan(lines: list[bytes], start: int, end: int, allowed: AllowedSigners | No
                 scan.last_signed = i
             elif kind == "command_sent":
                 scan.commands.append((i, True, data["step_id"], data["node"]))
+            elif kind == "run_started":
+                said = (data["run_id"], data["runbook_id"], data["runbook_sha256"])
+                if said != (opened["run_id"], opened["runbook_id"], opened["runbook_sha256"]):
+                    raise _Fail(i, f"run_started names run {data['run_id']!r} of {data['runbook_id']!r} (runbook {data['runbook_sha256'][:12]}…), "
+                                   f"log_open run {opened['run_id']!r} of {opened['runbook_id']!r} ({opened['runbook_sha256'][:12]}…)")
+            elif kind == "run_finished":
+                scan.finished = data
             elif kind == "command_finished":
                 scan.commands.append((i, False, data["step_id"], data["node"]))
                 if blobs is not None:
@@ -297,7 +332,7 @@ def _scan(lines: list[bytes], start: int, end: int, allowed: AllowedSigners | No
                     raise _Fail(i, "segment number and previous segment disagree")
                 _allowed(allowed, principal, signer, ts, i)
                 sigs.add(i, "operator signature (attest)", canonical(signed_view(rec)), data["attest"], signer)
-                scan.open, scan.log_id, scan.last_signed = data, log_id, i
+                scan.open, scan.log_id, scan.last_signed, opened = data, log_id, i, data
             elif kind == "log_close":
                 if data["records"] != i:
                     raise _Fail(i, f"log_close counts {data['records']} records before it, not {i}")
@@ -351,13 +386,21 @@ PARALLEL_MIN = 20000
 
 
 def check_segment(path: Path, allowed: AllowedSigners | None = None, outputs: bool = True, data: bytes | None = None,
-                  keep: bool = True) -> Segment:
+                  keep: bool = True, max_size: int | None = None) -> Segment:
     """Check one segment file (or `data`, as if it were that file's content).
 
-    `keep`: keep every record (for a reader); without it a big log is checked in parallel."""
+    `keep`: keep every record (for a reader); without it a big log is checked in parallel.
+    `max_size`: the size the next segment names (a larger file is not read)."""
     seg = Segment(path)
     try:
-        raw = path.read_bytes() if data is None else data
+        if data is None:
+            limit = f"the {max_size} bytes the next segment names" if max_size is not None else f"the {MAX_SEGMENT >> 20} MiB a segment may hold"
+            raw = read_regular(path, MAX_SEGMENT if max_size is None else max_size, limit)
+        else:
+            raw = data
+    except UnsafeFile as exc:
+        seg.index, seg.reason = 0, str(exc)
+        return seg
     except OSError as exc:
         seg.index, seg.reason = 0, f"cannot read {path}: {exc.strerror}"
         return seg
@@ -380,6 +423,7 @@ def check_segment(path: Path, allowed: AllowedSigners | None = None, outputs: bo
         seg.records += p.records
         seg.notes += p.notes
         seg.last_signed = max(seg.last_signed, p.last_signed)
+        seg.finished = p.finished or seg.finished
     seg.count = seg.index if seg.index is not None else len(lines)
     seg.open = parts[0].open if parts and seg.count > 0 else None
     if seg.index is not None:
@@ -400,14 +444,21 @@ def check_segment(path: Path, allowed: AllowedSigners | None = None, outputs: bo
     if seg.close is not None and seg.torn:
         seg.status, seg.index, seg.reason = "INVALID", seg.count, f"{len(seg.torn)} bytes after log_close"
         return seg
+    if seg.close is not None and seg.finished is not None and seg.close["outcome"] != seg.finished["outcome"]:
+        seg.status, seg.index = "INVALID", seg.count - 1
+        seg.reason = f"log_close says the run ended {seg.close['outcome']!r}, its run_finished {seg.finished['outcome']!r}"
+        return seg
     if seg.close is not None:
         seg.status = "VALID"
-        if sig_path.exists():
+        if os.path.lexists(sig_path):
             assert seg.open is not None
             try:
-                sshsig.verify(sig_path.read_bytes(), namespace=NAMESPACE, digest=hashlib.sha512(raw).digest(),
+                text = read_regular(sig_path, MAX_SIG, f"the {MAX_SIG // 1024} KiB a signature may hold")
+                sshsig.verify(text, namespace=NAMESPACE, digest=hashlib.sha512(raw).digest(),
                               public_blob=sshsig.parse_public_line(seg.open["signer"]["key"]))
                 seg.detached = "valid"
+            except UnsafeFile as exc:
+                seg.status, seg.index, seg.reason = "INVALID", seg.count - 1, f"detached signature: {exc}"
             except (OSError, sshsig.SigError) as exc:
                 seg.status, seg.index = "INVALID", seg.count - 1
                 seg.reason = f"detached signature {sig_path.name}: {exc}"
@@ -415,7 +466,7 @@ def check_segment(path: Path, allowed: AllowedSigners | None = None, outputs: bo
             seg.notes.append(f"no detached signature {sig_path.name} (the process may have stopped just after closing the log)")
     else:
         seg.status = "INCOMPLETE"
-        if sig_path.exists():
+        if os.path.lexists(sig_path):
             seg.detached = "stale"
     return seg
 
@@ -434,33 +485,44 @@ def segments_of(directory: Path) -> list[Path]:
 
 def verify_path(path: Path, allowed_signers: Path | AllowedSigners | None = None, outputs: bool = True, data: bytes | None = None,
                 keep: bool = True) -> Report:
-    """Verify a segment file (with the segments it continues) or a run directory (its last segment).
+    """Verify a segment file (with the segments it continues) or a run directory (its last
+    segment, the chain back to segment 0, and that the directory holds that run and nothing else).
 
     `data`: the content to check instead of what the segment file holds (tests use it).
     `keep`: keep every record in the report (readers need them; `hamn audit verify` does not)."""
     path = Path(path)
     allowed = allowed_signers if isinstance(allowed_signers, AllowedSigners) or allowed_signers is None else AllowedSigners.read(allowed_signers)
     notes: list[str] = list(allowed.problems) if allowed else []
+    directory: Path | None = None
     if path.is_dir():
+        directory = path
         found = segments_of(path)
         if not found:
             return Report("INVALID", f"INVALID: record 0: no audit log ({SEGMENT_GLOB}) in {path}", [])
         path = found[-1]
     chain = [check_segment(path, allowed, outputs, data, keep)]
-    later = [p.name for p in segments_of(path.parent) if p.name > path.name] if path.name.startswith("audit-") else []
+    later = [p.name for p in segments_of(path.parent) if p.name > path.name] if directory is None and path.name.startswith("audit-") else []
     if later:
         notes.append(f"this run continues in {', '.join(later)}: verify the run directory {path.parent} for all of it")
-    failure = _links(chain, allowed, outputs, keep)
+    failure = _links(chain, allowed, outputs, keep, loose=directory is None and not LOOKS_LIKE_SEGMENT.match(path.name))
     chain.reverse()
     for s in chain:
         notes += [f"{s.path.name}: {n}" for n in s.notes]
+    if not failure and directory is not None:
+        failure = _directory_holds(directory, chain)
     if failure:
         return Report("INVALID", failure, chain, notes)
-    return Report(chain[-1].status, _summary(chain, allowed_signers), chain, notes)
+    unfinished = _unfinished(chain)
+    status = "INCOMPLETE" if unfinished and chain[-1].status == "VALID" else chain[-1].status
+    return Report(status, _summary(chain, allowed_signers, unfinished), chain, notes, unfinished)
 
 
-def _links(chain: list[Segment], allowed: AllowedSigners | None, outputs: bool, keep: bool) -> str:
-    """Follow each segment's `previous` back to segment 0; '' or the INVALID line."""
+def _links(chain: list[Segment], allowed: AllowedSigners | None, outputs: bool, keep: bool, loose: bool = False) -> str:
+    """Follow each segment's `previous` back to segment 0; '' or the INVALID line.
+
+    Each segment must be the file its number names, and name the one before it by its number:
+    a segment renamed, or copied in from another run, is not part of the chain. `loose`: the
+    segment given is an auditor's copy under another name (not `audit-*.jsonl`)."""
     while True:
         seg = chain[-1]
         where = "" if len(chain) == 1 else f"in {seg.path.name}: "
@@ -468,18 +530,31 @@ def _links(chain: list[Segment], allowed: AllowedSigners | None, outputs: bool, 
             return f"INVALID: record {seg.index}: {where}{seg.reason}"
         if len(chain) > 1:
             later = chain[-2]
-            if seg.close is not None and seg.close["outcome"] not in ("waiting", "interrupted"):
+            if seg.close is not None and seg.close["outcome"] not in UNFINISHED_CLOSE:
                 return f"INVALID: record 0: in {later.path.name}: it continues {seg.path.name}, a run that had ended ({seg.close['outcome']})"
         opened = seg.open
-        if opened is None or opened["previous"] is None:
+        if opened is None:
+            return ""
+        own = segment_name(opened["segment"])
+        if seg.path.name != own and not (loose and len(chain) == 1):
+            return f"INVALID: record 0: {seg.path.name} is segment {opened['segment']} ({own}) of run {opened['run_id']}: not in its place"
+        if opened["previous"] is None:
             return ""
         p = opened["previous"]
-        if "/" in p["file"] or p["file"] in ("", ".", "..") or len(chain) > 999:
-            return f"INVALID: record 0: {where}previous segment name {p['file']!r} is not a file beside this one"
+        want = segment_name(opened["segment"] - 1)
+        if p["file"] != want or len(chain) > 999:
+            return f"INVALID: record 0: {where}it names {p['file']!r} as the segment it continues, not {want}"
         prev_path = seg.path.parent / p["file"]
-        if not prev_path.is_file():
+        try:
+            st = os.lstat(prev_path)
+        except FileNotFoundError:
             return f"INVALID: record 0: {where}the segment it continues, {p['file']}, is missing"
-        before = check_segment(prev_path, allowed, outputs, keep=keep)
+        except OSError as exc:
+            return f"INVALID: record 0: {where}cannot read {p['file']}: {exc.strerror}"
+        if stat.S_ISREG(st.st_mode) and st.st_size > p["size"]:  # not read: it cannot be what it names
+            return (f"INVALID: record 0: {where}the segment it continues, {p['file']}, is not what it names "
+                    f"(size differs: {st.st_size} bytes, it names {p['size']})")
+        before = check_segment(prev_path, allowed, outputs, keep=keep, max_size=p["size"])
         chain.append(before)
         if before.status == "INVALID":
             continue  # reported above on the next turn
@@ -489,13 +564,46 @@ def _links(chain: list[Segment], allowed: AllowedSigners | None, outputs: bool, 
             ("last seq", before.count - 1 == p["seq"]), ("torn tail", len(before.torn) == p["torn_bytes"] and
                                                                  (hashlib.sha256(before.torn).hexdigest() if before.torn else None) == p["torn_sha256"]),
             ("segment number", pb.get("segment", -1) + 1 == opened["segment"]), ("run id", pb.get("run_id") == opened["run_id"]),
-            ("runbook", pb.get("runbook_sha256") == opened["runbook_sha256"]),
+            ("runbook id", pb.get("runbook_id") == opened["runbook_id"]), ("runbook", pb.get("runbook_sha256") == opened["runbook_sha256"]),
         ) if not ok]
         if problems:
             return f"INVALID: record 0: {where}the segment it continues, {p['file']}, is not what it names ({', '.join(problems)} differ)"
 
 
-def _summary(chain: list[Segment], allowed_signers: Path | AllowedSigners | None) -> str:
+def _directory_holds(directory: Path, chain: list[Segment]) -> str:
+    """'' if a run directory is named for the run its chain records (`<runbook id>-<run id>`) and
+    holds no segment outside the chain; else the INVALID line."""
+    opened = next((s.open for s in chain if s.open), None)
+    name = Path(os.path.abspath(directory)).name
+    if opened is not None:
+        expected = f"{opened['runbook_id']}-{opened['run_id']}"
+        if name != expected:
+            return (f"INVALID: record 0: the run directory {name} holds another run's log: run {opened['run_id']!r} of "
+                    f"{opened['runbook_id']!r}, whose directory is {expected}")
+    chained = {s.path.name for s in chain}
+    stray = sorted(p.name for p in directory.iterdir() if LOOKS_LIKE_SEGMENT.match(p.name) and p.name not in chained)
+    if stray:
+        return (f"INVALID: record 0: {', '.join(stray)} {'is' if len(stray) == 1 else 'are'} not part of the run's chain of segments "
+                f"({', '.join(sorted(chained))})")
+    return ""
+
+
+def _unfinished(chain: list[Segment]) -> str:
+    """Why the run of an intact chain did not finish ('' if it did): never closed, closed
+    "waiting" or "interrupted", or closed with no run_finished."""
+    last = chain[-1]
+    if last.status != "VALID":
+        return f"{last.path.name} was never closed"
+    outcome = (last.close or {}).get("outcome")
+    if outcome in UNFINISHED_CLOSE:
+        how = "the run stopped to wait for an answer" if outcome == "waiting" else "the process stopped before the run finished"
+        return f"its last segment, {last.path.name}, was closed {outcome!r} ({how}) and no later segment finishes it"
+    if last.finished is None:
+        return f"its last segment, {last.path.name}, was closed {outcome!r} with no run_finished record"
+    return ""
+
+
+def _summary(chain: list[Segment], allowed_signers: Path | AllowedSigners | None, unfinished: str = "") -> str:
     last = chain[-1]
     opened = last.open or {}
     first = chain[0].open or {}
@@ -506,14 +614,16 @@ def _summary(chain: list[Segment], allowed_signers: Path | AllowedSigners | None
     checked = f"signers checked against {source}" if allowed_signers else "signers NOT checked against an allowed_signers file (give --allowed-signers)"
     training = "TRAINING " if opened.get("training") else ""
     run = f"{training}run {first.get('run_id') or '?'} ({first.get('runbook_id') or '?'})"
+    if last.status == "VALID" and unfinished:
+        return f"INCOMPLETE: {run}: unfinished: {unfinished}; {n} records in {segs}, intact and signed by {'; '.join(who)}; {checked}"
     if last.status == "VALID":
         close = last.close or {}
         end = last.last_ts
         return f"VALID: {run}, {n} records in {segs}, closed {close.get('outcome')!r} at {end}; signed by {'; '.join(who)}; {checked}"
     if not last.count:
-        return f"INCOMPLETE: {last.path.name}: nothing was recorded" + (f" ({len(last.torn)} bytes of a torn first record)" if last.torn else "")
+        return f"INCOMPLETE: {last.path.name}: unfinished: nothing was recorded" + (f" ({len(last.torn)} bytes of a torn first record)" if last.torn else "")
     unauth = last.count - 1 - last.last_signed
-    parts = [f"INCOMPLETE: {run}: {last.path.name} has {last.count} intact records and was never closed",
+    parts = [f"INCOMPLETE: {run}: unfinished: {last.path.name} has {last.count} intact records and was never closed",
              f"the last signed record is {last.last_signed}" + (f", the {unauth} after it are unauthenticated" if unauth else "")]
     if last.torn:
         parts.append(f"torn tail of {len(last.torn)} bytes")

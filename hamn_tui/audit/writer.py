@@ -29,6 +29,7 @@ from ..record.codec import encode, event_type
 from . import FORMAT_VERSION, NAMESPACE, sshsig
 from .canon import CanonError, canonical, jsonable, mono_us, now_ts
 from .errors import AuditError
+from .files import private_dir, private_file
 from .keys import Signer, SigningKeyError, resolve_signer, session_key
 from .records import ZERO, signed_view
 from ..record.redact import Redactor
@@ -76,7 +77,7 @@ class AuditWriter:
         self.broken: str | None = None
         self.outcome: str | None = None
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(self.path.parent)  # 0700 whatever the umask: the run's log and outputs are its owner's
         except OSError as exc:
             raise AuditError(f"cannot make the audit directory {self.path.parent}: {exc.strerror}") from None
         if not os.access(self.path.parent, os.W_OK | os.X_OK):
@@ -197,7 +198,7 @@ class AuditWriter:
             if size != self.previous["size"]:
                 raise AuditError(f"{prev_file} changed since it was read ({self.previous['size']} → {size} bytes): is the run still going on elsewhere?")
         try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o600)
+            fd = private_file(self.path, os.O_EXCL | os.O_APPEND)
         except FileExistsError:
             raise AuditError(f"{self.path} already exists: another hamn is writing this run") from None
         try:
@@ -237,7 +238,7 @@ class AuditWriter:
         self.session = None  # nobody can sign for this segment any more
         detached = sshsig.sign(self.signer, namespace=NAMESPACE, digest=self.whole.digest())
         tmp = self.sig_path.with_name(self.sig_path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        fd = private_file(tmp, os.O_TRUNC)
         try:
             os.write(fd, detached.encode())
             if self.do_fsync:

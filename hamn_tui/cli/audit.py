@@ -24,7 +24,8 @@ def audit() -> None:
 def verify(log: str, allowed_signers: str | None, no_outputs: bool) -> None:
     """Check a log strictly. Exit 0 valid and closed, 1 invalid, 3 intact but never closed.
 
-    The last line is `VALID …`, `INVALID: record N: reason` or `INCOMPLETE: …`.
+    The last line is `VALID …`, `INVALID: record N: reason` or `INCOMPLETE: …`. A run that did not
+    finish (closed "waiting" or "interrupted", a later segment missing) was never closed: exit 3.
     """
     from pathlib import Path
 
@@ -60,9 +61,9 @@ def export(log: str, allowed_signers: str | None, fmt: str, out: str, casts: str
 
     from ..audit.report import export_report
 
-    code, written = export_report(Path(log), Path(out), fmt, Path(allowed_signers) if allowed_signers else None, Path(casts) if casts else None)
-    click.echo(f"wrote {out}" + (f" and {written} recordings in {casts}" if casts else ""), err=True)
-    sys.exit(code)
+    report, written = export_report(Path(log), Path(out), fmt, Path(allowed_signers) if allowed_signers else None, Path(casts) if casts else None)
+    click.echo(f"wrote {out}" + (f" and {written} recordings in {casts}" if casts else "") + f" — {report.line}", err=True)
+    sys.exit(report.exit_code)
 
 
 @audit.command()
@@ -102,7 +103,8 @@ def show_timeline(path: Path, allowed_signers: Path | None = None, with_output: 
     info.add_column()
     for label, value in facts(view):
         info.add_row(escape(label), escape(neutralise(value)))
-    console.print(Panel(info, title=f"[bold {colour}]{view.report.status}[/]", border_style=colour))
+    unfinished = " — the run is unfinished" if view.report.unfinished else ""
+    console.print(Panel(info, title=f"[bold {colour}]{view.report.status}{unfinished}[/]", border_style=colour))
     for note in view.report.notes:
         console.print(f"[dim]note: {escape(neutralise(note))}[/]")
     table = Table(title="timeline", expand=True, show_lines=False)
@@ -126,7 +128,7 @@ def show_timeline(path: Path, allowed_signers: Path | None = None, with_output: 
             if with_output and rec["type"] == "command_finished":
                 for stream in ("stdout", "stderr"):
                     body, note = stored_output(store, rec["data"][f"{stream}_sha256"], rec["data"][f"{stream}_size"])
-                    if body:
+                    if body or note:
                         table.add_row("", "", f"  {stream}", escape(body.rstrip("\n") + (f"\n[{note}]" if note else "")))
     console.print(table)
     console.print(f"[bold {colour}]{escape(view.report.line)}[/]")
