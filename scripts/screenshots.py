@@ -93,8 +93,10 @@ async def shoot(svg_dir: Path, audit_dir: Path) -> list[Path]:
         await _settle(pilot)
         save("home")
 
-        # (b) failover-planned: Down to it, Enter, r; y at each confirmation until the typed one
-        await pilot.press(*["down"] * runbooks.get_option_index(RUNBOOK), "enter")
+        # (b) failover-planned: highlight it (the list leads with the situation's recommendation), Enter, r;
+        # y at each confirmation until the typed one
+        runbooks.highlighted = runbooks.get_option_index(RUNBOOK)
+        await pilot.press("enter")
         await _until(pilot, lambda: _name(app) == "RunScreen", "the run screen")
         run = app.screen
         await pilot.press("r")

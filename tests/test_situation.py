@@ -53,7 +53,8 @@ def test_the_evidence_and_what_not_to_do_name_the_deciding_readings():
     primary_db = classify(asyncio.run(StatusReader(TrainingTarget.scenario("primary-fails")).read()))
     assert any(a == "do not force a takeover: mn1 still answers" for a in primary_db.avoid)
     closing = classify(asyncio.run(StatusReader(TrainingTarget.scenario("standby-fails")).read()))
-    assert closing.peer_window_left_s == 150 and "150 s left" in closing.summary
+    assert closing.peer_window_left_s == 150 and closing.line().endswith("; 150 s left before it goes on alone")
+    assert closing.line(left_s=42).endswith("; 42 s left before it goes on alone")
     assert "hamn run event-standby-lost --role primary=mn1 --role standby=mn2" == closing.recommended[0].command()
 
 
@@ -173,3 +174,18 @@ def test_watch_mails_a_situation_change_naming_the_runbook():
     body = mail.get_payload(decode=True).decode()
     assert "run: hamn run event-standby-lost --role primary=mn1 --role standby=mn2" in body
     assert "evidence: mn2: reachable over ssh = False" in body
+
+
+def test_the_home_screen_order_puts_the_recommendation_first_then_the_groups():
+    from hamn_tui.app.situation import arrange
+
+    ids = ["db2-hadr-setup", "db2-hadr-verify", "event-primary-lost", "event-standby-lost", "failback", "failover-planned",
+           "failover-unplanned", "file-sync-setup", "network-services", "db2-sync-test"]
+    crash = classify(asyncio.run(StatusReader(TrainingTarget.scenario("primary-node-crash")).read()))
+    groups = arrange(ids, crash)
+    assert groups[0] == ("recommended", ["failover-unplanned"])  # event-primary-node-crash is not in this list
+    assert [g for g, _ in groups] == ["recommended", "events", "failover", "setup", "checks"]
+    flat = [i for _, members in groups for i in members]
+    assert sorted(flat) == sorted(ids) and len(flat) == len(set(flat))  # each once
+    assert dict(groups)["failover"] == ["failback", "failover-planned", "network-services"]
+    assert arrange(ids, None)[0][0] == "events"

@@ -116,13 +116,19 @@ def term(tmp_path: Path):
 
 
 def _index_of(runbook_id: str) -> int:
-    """Where the home screen lists a runbook on the training cluster (its own order)."""
-    from hamn_tui.sim.training import Training
+    """How many Down presses from the first (recommended, highlighted) runbook on the healthy
+    training pair's home screen reach `runbook_id` (group headings are skipped by the keys)."""
+    import asyncio
+
+    from hamn_tui.app.situation import arrange, classify
+    from hamn_tui.app.status import StatusReader
     from hamn_tui.app.targets import TrainingTarget
     from hamn_tui.app.workspace import Workspace
 
-    ids = [rb.runbook.id for _, rb in Workspace(TrainingTarget(Training("healthy", seed=0)), audit_dir=Path("/nonexistent")).runbooks()[0]]
-    return ids.index(runbook_id)
+    target = TrainingTarget.scenario("healthy")
+    ids = [rb.runbook.id for _, rb in Workspace(target, audit_dir=Path("/nonexistent")).runbooks()[0]]
+    ordered = [i for _, members in arrange(ids, classify(asyncio.run(StatusReader(target).read()))) for i in members]
+    return ordered.index(runbook_id)
 
 
 def _line(screen: str, label: str) -> str:
@@ -135,14 +141,15 @@ def test_hamn_train_in_a_terminal_opens_the_tui_runs_asks_and_quits(term: Termin
     term.start("train")
 
     # home: the TRAINING banner, both nodes' live status, the runbooks
-    home = term.wait_for("TRAINING", "Runbooks", "mn1 (primary)", "mn2 (standby)", "read ", "db2-hadr-setup", "no runs yet",
+    home = term.wait_for("TRAINING", "Runbooks", "mn1 (primary)", "mn2 (standby)", "read ", "recommended now", "no runs yet",
                          what="the home screen")
     assert "Nothing real is touched" in home
     role, hadr, connect = _line(home, "role"), _line(home, "HADR state"), _line(home, "connect")
     assert role.split()[1:] == ["PRIMARY", "STANDBY"], home
     assert hadr.split()[2:] == ["PEER", "PEER"], home
     assert connect.split()[1:] == ["CONNECTED", "CONNECTED"], home
-    assert "db2-hadr-setup" in home and "Recent runs" in home and "no runs yet" in home
+    assert "HEALTHY: mn1 primary, mn2 standby, in sync" in home and "▶ db2-hadr-verify" in home
+    assert "Recent runs" in home and "no runs yet" in home
     print(f"home screen after {time.monotonic() - started:.2f} s")
 
     # open failover-planned with the arrow keys; nothing runs until r
@@ -204,3 +211,17 @@ def _assert_overview(out: str) -> None:
     assert "TRAINING" in flat and "nothing real is touched" in flat, out
     assert "PEER" in out and "primary-node-crash" in out and "hamn train --scenario" in out, out
     assert "\x1b[?1049h" not in out, "the alternate screen was opened: the TUI started"
+
+
+def test_at_80x24_the_home_screen_says_what_happened_and_enter_opens_the_right_runbook(term: Terminal):
+    """3 a.m.: mn1's database died, its node is up. Without scrolling, the first screen names the
+    situation, the runbook to run and what not to do; Enter opens that runbook (nothing runs)."""
+    term.start("train --scenario primary-fails")
+    home = term.wait_for("PRIMARY DATABASE DOWN", "recommended now", what="the situation and the runbook list on the home screen")
+    assert "▶ event-primary-lost" in home and "do not force a takeover: mn1 still answers" in home
+    assert all(len(line) <= 80 for line in home.splitlines()) and len(home.splitlines()) <= 24
+    term.keys("Enter")
+    run = term.wait_for("event-primary-lost v", "Nothing has run", what="the recommended runbook's run screen")
+    assert "TRAINING" in run
+    term.keys("C-q")
+    term.wait_ended(10)

@@ -40,10 +40,8 @@ async def open_runbook(pilot: Any, runbook_id: str) -> None:
     await wait_for(pilot, lambda: screen_name(app) == "HomeScreen", what="home")
     lst = app.screen.query_one("#runbooks", OptionList)
     await wait_for(pilot, lambda: lst.option_count > 0, what="runbooks listed")
-    target = lst.get_option_index(runbook_id)
     lst.focus()
-    lst.highlighted = 0
-    await pilot.press(*(["down"] * target))
+    lst.highlighted = lst.get_option_index(runbook_id)  # the list leads with the situation's recommendation
     await pilot.press("enter")
     await wait_for(pilot, lambda: any(type(s).__name__ == "RunScreen" for s in app.screen_stack), what="run screen")
 

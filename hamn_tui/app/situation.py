@@ -63,8 +63,11 @@ class Situation:
     def title(self) -> str:
         return TITLES[self.kind]
 
-    def line(self) -> str:
-        return f"{self.title.upper()}: {self.summary}"
+    def line(self, left_s: float | None = None) -> str:
+        """TITLE: summary, with the seconds the peer window has left (now, or as read)."""
+        left = self.peer_window_left_s if left_s is None else left_s
+        clock = f"; {_secs(left)} left before it goes on alone" if self.kind == "peer_window_closing" else ""
+        return f"{self.title.upper()}: {self.summary}{clock}"
 
     def to_json(self) -> dict[str, Any]:
         return {"situation": self.kind, "title": self.title, "summary": self.summary, "evidence": list(self.evidence),
@@ -160,8 +163,7 @@ class _Pair:
             why = (f"{s.name} does not answer" if s.reachable is False else
                    f"{s.name} answers but its database is not connected" if s.reachable else f"{s.name} could not be read")
             avoid = [f"do not take over on {s.name}: {p.name} is still primary and answers"] if p.reachable else []
-            return Situation("peer_window_closing",
-                             f"{p.name} holds every commit for its standby ({why}); {_secs(left)} left before it goes on alone",
+            return Situation("peer_window_closing", f"{p.name} holds every commit for its standby ({why})",
                              (self.fact(p, "state"), self.fact(p, "connect_status"), self.fact(p, "peer_window_left_s"), self.reach(s)),
                              (Recommendation("event-standby-lost", f"bring {s.name} back as standby before the peer window ends", roles),),
                              tuple(avoid), float(left) if isinstance(left, (int, float)) else None)
@@ -257,3 +259,30 @@ def _num(v: Any) -> float | None:
 def _secs(v: Any) -> str:
     n = _num(v)
     return "unknown time" if n is None else f"{int(n)} s"
+
+
+GROUPS = ("events", "failover", "setup", "checks")
+
+
+def group_of(runbook_id: str) -> str:
+    """Where a runbook stands on the home screen: the HADR events, failover and failback, setup, checks."""
+    if runbook_id.startswith("event-"):
+        return "events"
+    if runbook_id.endswith("-setup"):
+        return "setup"
+    if "fail" in runbook_id or runbook_id == "network-services":
+        return "failover"
+    return "checks"
+
+
+def arrange(runbook_ids: list[str], situation: Situation | None) -> list[tuple[str, list[str]]]:
+    """The runbooks in the order an operator needs them: what the situation recommends first,
+    then the rest by group (each runbook once)."""
+    first = [r.runbook for r in situation.recommended if r.runbook in runbook_ids] if situation is not None else []
+    first = list(dict.fromkeys(first))
+    out = [("recommended", first)] if first else []
+    for group in GROUPS:
+        members = [i for i in runbook_ids if group_of(i) == group and i not in first]
+        if members:
+            out.append((group, members))
+    return out

@@ -62,7 +62,8 @@ def render(snap: Snapshot) -> Group:
 def render_situation(s: Situation) -> Group:
     """The diagnosis first: what is going on, the readings that decided it, what to run, what not to do."""
     colour = {"healthy": "green", "unknown": "magenta", "not_set_up": "yellow"}.get(s.kind, "bold red")
-    lines = [Text.assemble((s.title.upper(), colour), ": ", s.summary)]
+    title, _, rest = s.line().partition(": ")
+    lines = [Text.assemble((title, colour), ": ", rest)]
     lines += [Text(f"  evidence: {e}", style="dim") for e in s.evidence]
     lines += [Text.assemble("  run: ", (r.command(), "bold"), f" — {r.why}") for r in s.recommended]
     lines += [Text(f"  do not: {a}", style="yellow") for a in s.avoid]

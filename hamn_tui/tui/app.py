@@ -15,10 +15,12 @@ from textual.app import App
 from textual.message import Message
 from textual.screen import ModalScreen
 
+from ..app.situation import Situation, classify
 from ..app.status import live_roles
 from ..app.workspace import Workspace
 from .commands import ActionsProvider, app_bindings
 from .modals import ConfirmModal
+from .widgets.situation_bar import SituationBar
 from .widgets.status_panel import StatusPanel
 
 
@@ -46,6 +48,8 @@ class HamnApp(App[None]):
         self.sets, self.roles, self.dry_run = sets or {}, roles or {}, dry_run
         self.poll_s = poll_s if poll_s is not None else (2.0 if workspace.is_training else 5.0)
         self.snapshot: Any = None
+        self.situation: Situation | None = None
+        """What the last reading says is going on (`app.situation`): the home screen leads with it."""
         self.snapshot_taken: float | None = None
         self.status_error = ""
         self.reading = False
@@ -108,6 +112,8 @@ class HamnApp(App[None]):
         self.reading = False
         if message.snapshot is not None:
             self.snapshot, self.snapshot_taken = message.snapshot, time.monotonic()
+            cluster = self.workspace.cluster
+            self.situation = classify(message.snapshot, max_lag_bytes=cluster.pg.max_lag_bytes if cluster and cluster.pg else None)
         self.status_error = message.error
         self.refresh_status_panels()
         if self.polling and self._poll_timer is None:
@@ -129,6 +135,11 @@ class HamnApp(App[None]):
         note = "" if self.workspace.cluster is not None else "no cluster file: give --cluster FILE or set HAMN_CLUSTER (hamn train needs none)"
         for panel in self.screen.query(StatusPanel):
             panel.show(self.snapshot, self.snapshot_taken, self.status_error, self.reading, note)
+        for bar in self.screen.query(SituationBar):
+            bar.show(self.situation, self.snapshot_taken, note)
+        follow = getattr(self.screen, "situation_changed", None)
+        if follow is not None:
+            follow(self.situation)
 
     def live_roles(self) -> dict[str, str]:
         """Roles as the cluster is now, from the last reading (see `app.status.live_roles`)."""

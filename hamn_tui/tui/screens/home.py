@@ -2,6 +2,7 @@
 verification result."""
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
@@ -12,8 +13,10 @@ from textual.screen import Screen
 from textual.widgets import Footer, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from ...app.situation import Situation, arrange
 from ...app.workspace import RecentRun
 from ..commands import bindings
+from ..widgets.situation_bar import SituationBar
 from ..widgets.status_panel import StatusPanel
 
 if TYPE_CHECKING:
@@ -40,7 +43,7 @@ class HomeScreen(Screen[None]):
     DEFAULT_CSS = """
     HomeScreen #banner { height: auto; padding: 0 1; background: $primary-background; }
     HomeScreen #banner.-training { background: $secondary-background; text-style: bold; }
-    HomeScreen StatusPanel { height: auto; max-height: 12; border-bottom: solid $primary-darken-2; }
+    HomeScreen StatusPanel { height: auto; max-height: 10; border-bottom: solid $primary-darken-2; }
     HomeScreen .heading { text-style: bold; padding: 0 1; width: 100%; background: $boost; }
     HomeScreen #runbooks { height: 1fr; min-height: 4; }
     HomeScreen #recent { height: auto; max-height: 6; min-height: 2; }
@@ -53,9 +56,14 @@ class HomeScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.recent: list[RecentRun] = []
+        self.runbook_list: list = []
+        self.arranged_for: tuple[str, ...] | None = None
+        """The recommended runbooks the list was last ordered for: it is re-ordered (and the first
+        recommendation highlighted) only when they change, never under the operator's cursor otherwise."""
 
     def compose(self) -> ComposeResult:
         yield Static(id="banner")
+        yield SituationBar(id="situation", clock=None if self.hamn.is_training else time.monotonic)
         yield StatusPanel(id="home-status")
         with Vertical():
             yield Label("Runbooks — Enter opens one (nothing runs until you start it)", classes="heading")
@@ -86,20 +94,41 @@ class HomeScreen(Screen[None]):
         self.app.call_from_thread(self._show_runbooks, good, problems)
 
     def _show_runbooks(self, good: list, problems: list[str]) -> None:
-        options = []
-        for _, rb in good:
-            m = rb.runbook
-            t = Text(no_wrap=True, overflow="ellipsis")
-            t.append(f"{m.id:<25} ", style="bold")
-            t.append(m.title)
-            t.append(f"\n  {m.summary}", style="dim")
-            options.append(Option(t, id=m.id))
-        rbl = self.query_one("#runbooks", OptionList)
-        rbl.set_options(options)
-        if options:
-            rbl.highlighted = 0
+        self.runbook_list = good
+        self.arranged_for = None
+        self._arrange(self.hamn.situation)
         for p in problems[:3]:
             self.notify(p, severity="error", timeout=20)
+
+    def situation_changed(self, situation: Situation | None) -> None:
+        """A new reading: lead with what it recommends, if that changed."""
+        if self.runbook_list:
+            self._arrange(situation)
+
+    def _arrange(self, situation: Situation | None) -> None:
+        wanted = tuple(r.runbook for r in situation.recommended) if situation is not None else ()
+        if wanted == self.arranged_for:
+            return
+        self.arranged_for = wanted
+        by_id = {rb.runbook.id: rb for _, rb in self.runbook_list}
+        why = {r.runbook: r.why for r in situation.recommended} if situation is not None else {}
+        options: list[Option] = []
+        for group, ids in arrange(list(by_id), situation):
+            heading = "recommended now" if group == "recommended" else group
+            options.append(Option(Text(f"── {heading} ──", style="bold" if group == "recommended" else "dim"), disabled=True))
+            for rid in ids:
+                m = by_id[rid].runbook
+                t = Text(no_wrap=True, overflow="ellipsis")
+                t.append("▶ " if rid in why else "  ", style="bold")
+                t.append(f"{m.id:<25} ", style="bold")
+                t.append(m.title)
+                t.append(f"\n    {why.get(rid) or m.summary}", style="bold" if rid in why else "dim")
+                options.append(Option(t, id=m.id))
+        rbl = self.query_one("#runbooks", OptionList)
+        rbl.set_options(options)
+        first = next((i for i, o in enumerate(options) if not o.disabled), None)
+        if first is not None:
+            rbl.highlighted = first
 
     def on_screen_resume(self) -> None:
         self.hamn.refresh_status_panels()
