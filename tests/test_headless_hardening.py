@@ -248,3 +248,23 @@ def test_two_runs_started_together_exactly_one_runs(tmp_path: Path):
         assert "still going on in another hamn process" in lines[0] or "started at the same moment" in lines[0], loser
         assert loser[1] == ""  # it printed no run: nothing ran
         assert len(runs_in(audit)) == 1 and len(list(audit.iterdir())) == 1  # one run, and no start lock left behind
+
+
+def test_a_fifo_in_place_of_an_old_runs_segment_does_not_stall_a_new_run(tmp_path):
+    """Looking for an unfinished run reads every run's last segment: a FIFO there (nobody writes
+    it) used to block `hamn run` forever before anything started."""
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import REPO
+
+    audit = tmp_path / "runs"
+    stale = audit / "failover-planned-20260101T000000Z-abcdef"
+    stale.mkdir(parents=True)
+    os.mkfifo(stale / "audit-000.jsonl")
+    out = subprocess.run([sys.executable, "-m", "hamn_tui", "run", "failover-planned", "--training", "healthy", "--headless", "--yes",
+                          "--confirm", "takeover=XCATDB", "--quiet-output", "--audit-dir", str(audit)],
+                         capture_output=True, text=True, timeout=120, cwd=REPO, stdin=subprocess.DEVNULL)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr
+    assert len([d for d in audit.iterdir() if d.is_dir()]) == 2  # the new run beside the untouched stale one

@@ -24,6 +24,7 @@ from typing import Any
 
 from ..audit import segment_name
 from ..audit.errors import AuditError
+from ..audit.files import open_regular
 from ..audit.verify import segments_of, verify_path
 from ..record.fold import RunFold, RunState
 from .errors import SetupError
@@ -99,7 +100,8 @@ def _finished_quickly(run: Path) -> bool:
     if not found:
         return True
     try:
-        with found[-1].open("rb") as f:
+        fd, _ = open_regular(found[-1])  # a FIFO in its place must not stall the start of a run
+        with os.fdopen(fd, "rb") as f:
             f.seek(max(0, f.seek(0, 2) - 65536))
             tail = f.read().rstrip(b"\n").rsplit(b"\n", 1)[-1]
     except OSError:
@@ -264,7 +266,7 @@ def running_run(directory: Path, runbook_id: str, cluster: str | None) -> RunInP
 def _held(segment: Path) -> bool:
     """Whether another process holds the segment's lock (the audit writer's, for as long as it writes)."""
     try:
-        fd = os.open(segment, os.O_RDONLY)
+        fd, _ = open_regular(segment)
     except OSError:
         return False
     try:
