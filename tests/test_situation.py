@@ -12,6 +12,8 @@ from hamn_tui.app.status import NodeStatus, Snapshot, StatusReader
 from hamn_tui.app.targets import TrainingTarget
 from hamn_tui.sim.scenario import scenario_names
 
+from .smtp_fixture import smtp_sink  # noqa: F401
+
 EXPECTED = {
     # scenario: (situation, first runbook, its roles)
     "healthy": ("healthy", "db2-hadr-verify", {"primary": "mn1", "standby": "mn2"}),
@@ -135,57 +137,27 @@ def test_status_prints_the_situation_first_and_json_carries_it():
     assert "mn1: role = STANDBY" in out["evidence"]
 
 
-def test_watch_mails_a_situation_change_naming_the_runbook():
+def test_watch_mails_a_situation_change_naming_the_runbook(smtp_sink):
     """--watch on the simulator: mn2 crashes between two readings; a real SMTP server on loopback
     receives the situation change with the runbook to run."""
     import time
-
-    aiosmtpd = pytest.importorskip("aiosmtpd.controller", reason="aiosmtpd is not installed (test extra)")
-    from aiosmtpd.handlers import Message
 
     from hamn_tui.cli.status import watch_status
     from hamn_tui.cluster.model import Alerts
     from hamn_tui.sim.scenario import Action
 
-    from .sshd_fixture import free_port
-
-    received: list = []
-
-    class Keep(Message):
-        def handle_message(self, message):
-            received.append(message)
-
-    controller = aiosmtpd.Controller(Keep(), hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        target = TrainingTarget.scenario("healthy")
-        target.cluster = target.cluster.model_copy(update={"alerts": Alerts(mail_to=["ops@example.org"], smtp_host="127.0.0.1",
-                                                                            smtp_port=controller.port)})
-        t = target.sim
-        t.vclock.call_at(t.vclock.now() + 5, lambda: t.apply(Action(action="crash_node", node="mn2")))
-        assert asyncio.run(watch_status(target, as_json=True, watch=True, interval=10, count=2)) == 0
-        deadline = time.time() + 10
-        while not any("situation" in m["Subject"] for m in received) and time.time() < deadline:
-            time.sleep(0.05)
-    finally:
-        controller.stop()
+    controller, received = smtp_sink
+    target = TrainingTarget.scenario("healthy")
+    target.cluster = target.cluster.model_copy(update={"alerts": Alerts(mail_to=["ops@example.org"], smtp_host="127.0.0.1",
+                                                                        smtp_port=controller.port)})
+    t = target.sim
+    t.vclock.call_at(t.vclock.now() + 5, lambda: t.apply(Action(action="crash_node", node="mn2")))
+    assert asyncio.run(watch_status(target, as_json=True, watch=True, interval=10, count=2)) == 0
+    deadline = time.time() + 10
+    while not any("situation" in m["Subject"] for m in received) and time.time() < deadline:
+        time.sleep(0.05)
     [mail] = [m for m in received if "situation" in m["Subject"]]
     assert mail["Subject"] == "[hamn training] situation: healthy -> standby lost"  # mn1 still in PEER: HADR_TIMEOUT not over
     body = mail.get_payload(decode=True).decode()
     assert "run: hamn run event-standby-lost --role primary=mn1 --role standby=mn2" in body
     assert "evidence: mn2: reachable over ssh = False" in body
-
-
-def test_the_home_screen_order_puts_the_recommendation_first_then_the_groups():
-    from hamn_tui.app.situation import arrange
-
-    ids = ["db2-hadr-setup", "db2-hadr-verify", "event-primary-lost", "event-standby-lost", "failback", "failover-planned",
-           "failover-unplanned", "file-sync-setup", "network-services", "db2-sync-test"]
-    crash = classify(asyncio.run(StatusReader(TrainingTarget.scenario("primary-node-crash")).read()))
-    groups = arrange(ids, crash)
-    assert groups[0] == ("recommended", ["failover-unplanned"])  # event-primary-node-crash is not in this list
-    assert [g for g, _ in groups] == ["recommended", "events", "failover", "setup", "checks"]
-    flat = [i for _, members in groups for i in members]
-    assert sorted(flat) == sorted(ids) and len(flat) == len(set(flat))  # each once
-    assert dict(groups)["failover"] == ["failback", "failover-planned", "network-services"]
-    assert arrange(ids, None)[0][0] == "events"

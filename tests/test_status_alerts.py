@@ -11,26 +11,8 @@ from pathlib import Path
 import pytest
 
 from .pg_fixture import PgPair, fresh_pg_pair, pg_lab  # noqa: F401
+from .smtp_fixture import smtp_sink  # noqa: F401
 from .sshd_fixture import free_port
-
-
-@pytest.fixture
-def smtp_sink():
-    aiosmtpd = pytest.importorskip("aiosmtpd.controller", reason="aiosmtpd is not installed (test extra)")
-    from aiosmtpd.handlers import Message
-
-    received: list = []
-
-    class Keep(Message):
-        def handle_message(self, message):
-            received.append(message)
-
-    controller = aiosmtpd.Controller(Keep(), hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        yield controller, received
-    finally:
-        controller.stop()
 
 
 def test_watch_mails_when_the_standby_disconnects(fresh_pg_pair: PgPair, smtp_sink, tmp_path: Path):  # noqa: F811
