@@ -321,6 +321,18 @@ def test_a_raising_output_subscriber_leaves_no_open_transport_behind(monkeypatch
     assert unraisable == []
 
 
+def test_quitting_the_tui_mid_command_leaves_no_subprocess_for_the_garbage_collector():
+    """The app quits while a local command runs (the run is cancelled, a kill script stops the
+    command's tree, the loop closes): neither subprocess may be reclaimed after its loop is gone.
+    It showed as "Event loop is closed" in whichever test ran next, so this runs the two TUI tests
+    that exposed it, in their own pytest, with that warning made an error."""
+    tests = [f"tests/test_tui_screens.py::{name}" for name in (
+        "test_leaving_a_running_run_is_refused_and_quit_asks", "test_rollback_shows_its_plan_then_undoes_and_a_note_reaches_the_audit_log")]
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error::pytest.PytestUnraisableExceptionWarning",
+                          *tests], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and "2 passed" in out.stdout and "warning" not in out.stdout, out.stdout[-3000:]
+
+
 # --- 6. the repository stands alone ----------------------------------------------------------------------
 
 def test_the_tests_read_db2_samples_only_from_inside_the_repository():

@@ -132,15 +132,12 @@ class LocalTransport:
         pending = [f for f in parts if not f.done()]
         for f in pending:
             f.cancel()
+        # closed before anything is awaited: when the run itself is being cancelled (the app quits
+        # mid-command) an await here can be interrupted, and the transport would outlive the loop
+        _close_transport(proc)
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
-        transport = getattr(proc, "_transport", None)  # asyncio's Process has no public close()
-        if transport is not None and not transport.is_closing():
-            try:
-                transport.close()  # closes the pipes, then kills the child if it still runs
-            except OSError:  # a run-as child we may not signal (sudo): its pipes are closed all the same
-                pass
-            await asyncio.sleep(0)  # the pipes' connection_lost runs on this loop, while it is open
+        await asyncio.sleep(0)  # the pipes' connection_lost runs on this loop, while it is open
 
     async def _stop(self, pid: int, user: str | None) -> str:
         """Stop the command's tree; as the run-as user too when we cannot signal its processes."""
@@ -155,8 +152,22 @@ class LocalTransport:
         proc = await asyncio.create_subprocess_exec(
             "/bin/sh", "-c", text, stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-        out, _ = await proc.communicate()
+        try:
+            out, _ = await proc.communicate()
+        finally:  # cancelled with the run (the app quit mid-command): the kill script's pipes must not outlive the loop
+            _close_transport(proc)
         return out.decode(errors="replace").strip().removeprefix("hamn-kill: ") or f"kill script exit {proc.returncode}"
 
     async def close(self) -> None:
         return None
+
+
+def _close_transport(proc: asyncio.subprocess.Process) -> None:
+    """Close a subprocess's transport now, without awaiting (asyncio's Process has no public close()):
+    a transport left to the garbage collector after its loop closed says "Event loop is closed"."""
+    transport = getattr(proc, "_transport", None)
+    if transport is not None and not transport.is_closing():
+        try:
+            transport.close()  # closes the pipes, then kills the child if it still runs
+        except OSError:  # a run-as child we may not signal (sudo): its pipes are closed all the same
+            pass
