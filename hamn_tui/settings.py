@@ -54,3 +54,14 @@ class Settings:
 
 def settings() -> Settings:
     return Settings.from_env()
+
+
+def os_user() -> str:
+    """Who runs hamn, as the logs and locks record it: the login name, else the uid (a container
+    with no passwd entry still records something true)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:
+        return str(os.getuid())

@@ -21,7 +21,7 @@ def _lint(root, cwd) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_import_contracts_are_kept():
-    """cli > tui > app > engine > audit | sim | lab > probes > runbook | transport > cluster > leaves;
+    """cli > tui > app > engine > audit | sim | lab > probes > runbook | transport > cluster > leaves > settings;
     Textual only in the TUI, Rich only where output is printed, the simulator behind the transport."""
     out = _lint(REPO, REPO)
     assert out.returncode == 0 and "0 broken" in out.stdout, out.stdout + out.stderr

@@ -9,7 +9,6 @@ the auditor's `hamn audit verify --allowed-signers`) and folds their records wit
 from __future__ import annotations
 
 import fcntl
-import getpass
 import hashlib
 import json
 import os
@@ -27,6 +26,7 @@ from ..audit.errors import AuditError
 from ..audit.files import open_regular
 from ..audit.verify import segments_of, verify_path
 from ..record.fold import RunFold, RunState
+from ..settings import os_user
 from .errors import SetupError
 
 __all__ = ["AuditError", "RunContents", "RunInProgress", "StartLock", "find_unfinished", "new_run_id", "read_run", "run_dir",
@@ -150,7 +150,7 @@ class StartLock:
         self.fd: int | None = None
         self.owned = False
         """This process holds the file the path names (and so removes it when it lets go)."""
-        self.info: dict[str, Any] = {"user": _whoami(), "host": socket.gethostname(), "pid": os.getpid(),
+        self.info: dict[str, Any] = {"user": os_user(), "host": socket.gethostname(), "pid": os.getpid(),
                                      "since": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         self.started_meanwhile: RunInProgress | None = None
         """Set when this run waited for the lock and the run it waited for started meanwhile."""
@@ -281,10 +281,3 @@ def _held(segment: Path) -> bool:
 
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", name)[:80]
-
-
-def _whoami() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no passwd entry (containers)
-        return str(os.getuid())

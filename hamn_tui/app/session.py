@@ -11,7 +11,6 @@ TUI calls it in a thread.
 from __future__ import annotations
 
 import getpass
-import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,16 +29,13 @@ from ..runbook.context import ParamError, RunContext, bind_roles, resolve_params
 from ..runbook.library import Procedure, open_procedure
 from ..runbook.model import Runbook
 from ..runbook.template import Secret
-from ..settings import settings
+from ..settings import settings, os_user
 from ..transport.base import Transport
 from .errors import SetupError
 from .runs import RunContents, RunInProgress, StartLock, find_unfinished, new_run_id, run_dir, running_run, still_running
 from .targets import Target
 
 ROLES = ("primary", "standby")
-MAX_INT_DIGITS = 18
-"""An integer parameter longer than this (beyond 64 bits) is refused as out of range: no HA
-procedure needs one, and Python's own limit (4300 digits) would otherwise speak instead."""
 
 
 @dataclass
@@ -84,22 +80,21 @@ class RunSession:
         procedure = procedure or open_procedure(req.runbook, cluster)
         if procedure is None:
             raise SetupError(f"no runbook {req.runbook!r}: give a file or one of the ids `hamn runbooks` lists")
-        path, rb, sha = procedure.path, procedure.runbook, procedure.sha256
+        rb = procedure.runbook
         if cluster is not None and cluster.cluster.database not in rb.runbook.databases:
             raise SetupError(f"runbook {rb.runbook.id} is for {', '.join(rb.runbook.databases)}; cluster {cluster.cluster.name} runs {cluster.cluster.database}")
         uses_nodes = any(s.node != "local" or any(c.node != "local" for c in (*s.require, *s.verify, *s.until)) for _, _, s in rb.all_steps())
         if uses_nodes and cluster is None:
             raise SetupError("this runbook runs on cluster nodes: give --cluster FILE (or set HAMN_CLUSTER)")
         check_roles(cluster, req.roles)
-        _check_ints(rb, req.sets)
 
-        config = settings()
-        directory = req.audit_dir or config.audit_dir
+        directory = req.audit_dir or settings().audit_dir
+        cluster_name = cluster.cluster.name if cluster else None
         # taken before looking for unfinished runs, held until this run's first record is on disk
-        start_lock = StartLock(directory, rb.runbook.id, cluster.cluster.name if cluster else None)
+        start_lock = StartLock(directory, rb.runbook.id, cluster_name)
         try:
             if start_lock.started_meanwhile is not None:
-                raise running_run(directory, rb.runbook.id, cluster.cluster.name if cluster else None) or start_lock.started_meanwhile
+                raise running_run(directory, rb.runbook.id, cluster_name) or start_lock.started_meanwhile
             return cls._open(req, target, operator, subscribers, interactive, procedure, directory, start_lock)
         except BaseException:
             start_lock.release()
@@ -110,7 +105,6 @@ class RunSession:
               procedure: Procedure, directory: Path, start_lock: StartLock) -> RunSession:
         cluster = target.cluster
         path, rb, sha = procedure.path, procedure.runbook, procedure.sha256
-        config = settings()
         previous = _previous_run(req, rb, path, sha, directory, cluster, target)
         given: dict[str, Any] = dict(req.sets)
         roles_wanted = dict(req.roles)
@@ -148,11 +142,11 @@ class RunSession:
             from ..engine.lock import ClusterLock, Holder
 
             nodes = sorted({roles[r] for r in ("primary", "standby") if r in roles})
-            lock = ClusterLock(transport, nodes, cluster.cluster.name, lock_dir=req.lock_dir or config.lock_dir)
-            holder = Holder(user=_whoami(), host=socket.gethostname(), run_id=run_id, since=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+            lock = ClusterLock(transport, nodes, cluster.cluster.name, lock_dir=req.lock_dir or settings().lock_dir)
+            holder = Holder(user=os_user(), host=socket.gethostname(), run_id=run_id, since=datetime.now(timezone.utc).isoformat(timespec="seconds"))
         runner = Runner(
             rb, ctx, transport, probes, operator, run_id=run_id, runbook_path=str(path), runbook_sha256=sha,
-            operator_name=_whoami(), dry_run=req.dry_run, training=target.training,
+            operator_name=os_user(), dry_run=req.dry_run, training=target.training,
             subscribers=[journal, start_lock, *target.subscribers(), *subscribers],
             state=previous.state if previous else None, lock=lock, lock_holder=holder, transport_name=target.transport_name,
             scenario=target.scenario_name, **target.runner_options(),
@@ -213,14 +207,6 @@ def check_roles(cluster: Cluster | None, roles: Mapping[str, str]) -> None:
                              f"management nodes: {', '.join(managers)}")
 
 
-def _check_ints(rb: Runbook, sets: Mapping[str, Any]) -> None:
-    for name, value in sets.items():
-        param = rb.params.get(name)
-        digits = str(value).strip().lstrip("-")
-        if param is not None and param.type == "int" and digits.isdigit() and len(digits) > MAX_INT_DIGITS:
-            raise SetupError(f"parameter {name!r}: a number of {len(digits)} digits is out of range (at most {MAX_INT_DIGITS} digits)")
-
-
 def _recorded_scenario(previous: RunContents) -> str | None:
     """The training scenario the run's log names (its first such note), if any."""
     for rec in previous.records:
@@ -269,10 +255,3 @@ def _ask_secrets(rb: Runbook, given: dict[str, Any], interactive: bool) -> None:
             given[name] = Secret(env)
         elif interactive and param.required:
             given[name] = Secret(getpass.getpass(f"{param.description} ({name}): "))
-
-
-def _whoami() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:
-        return str(os.getuid())

@@ -11,7 +11,6 @@ the data it reported on).
 from __future__ import annotations
 
 import fcntl
-import getpass
 import hashlib
 import os
 import secrets
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .. import __version__
+from ..settings import os_user
 from ..record.events import (
     Answered, CommandFinished, CommandSent, Event, LockEvent, OutputChunk, QuestionAsked, RollbackFinished, RunFinished,
     RunStarted, StepFinished, StepSkipped,
@@ -216,7 +216,7 @@ class AuditWriter:
             "session_key": self.session.public_line,
             "signer": self.signer.describe(),
             "host": socket.gethostname(),
-            "os_user": _os_user(),
+            "os_user": os_user(),
             "pid": os.getpid(),
             "tool": f"hamn {__version__}",
             "run_id": run.run_id if run else "",
@@ -298,10 +298,3 @@ def _fsync_dir(d: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _os_user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:
-        return str(os.getuid())

@@ -7,10 +7,10 @@ speak it, and `check_answer` is the one rule for what an answer may be.
 """
 from __future__ import annotations
 
-import getpass
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ..settings import os_user as _current_user
 from .events import CheckOutcome
 
 QuestionKind = Literal["confirm", "typed", "manual", "choice", "gate_failed", "failed", "unknown", "resume", "lock_held"]
@@ -66,14 +66,7 @@ class Answer:
     reason: str = ""
     text: str = ""
     choice: str = ""
-    os_user: str = field(default_factory=lambda: _os_user())
-
-
-def _os_user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no passwd entry (containers): still record something true
-        return "unknown"
+    os_user: str = field(default_factory=_current_user)
 
 
 class InvalidAnswer(ValueError):

@@ -8,6 +8,10 @@ from ..inputs.hosts import host_problem, ip_problem
 from .model import Param
 from .template import Secret
 
+MAX_INT_DIGITS = 18
+"""An int parameter fits in 64 bits; a longer number is refused before int() (Python's own
+limit message names sys.set_int_max_str_digits, which means nothing to an operator)."""
+
 
 def check_value(param: Param, value: Any) -> Any:
     """The value as its type wants it, or ValueError saying why not. Strings are parsed."""
@@ -26,6 +30,9 @@ def check_value(param: Param, value: Any) -> Any:
         if isinstance(value, int):
             return value
         if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+            digits = value.strip().lstrip("-")
+            if len(digits) > MAX_INT_DIGITS:
+                raise ValueError(f"a number of {len(digits)} digits is out of range (at most {MAX_INT_DIGITS} digits)")
             return int(value)
         raise ValueError(f"expected an integer, got {value!r}")
     if not isinstance(value, str):
