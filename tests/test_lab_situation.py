@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from hamn_tui.app.situation import Situation, classify
+from hamn_tui.app.situation import Situation, assess
 from hamn_tui.app.status import StatusReader
 from hamn_tui.app.targets import ClusterTarget
 
@@ -16,7 +16,7 @@ def _situation(lab_) -> Situation:
         target = ClusterTarget(lab_.cluster_path)
         reader = StatusReader(target)
         try:
-            return classify(await reader.read(), max_lag_bytes=target.cluster.pg.max_lag_bytes)
+            return assess(await reader.read(), target.cluster)
         finally:
             await reader.close()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ..cluster.model import Cluster
 from .status import NodeStatus, Snapshot
 
 Kind = Literal[
@@ -73,6 +74,11 @@ class Situation:
         return {"situation": self.kind, "title": self.title, "summary": self.summary, "evidence": list(self.evidence),
                 "recommended": [{"runbook": r.runbook, "why": r.why, "roles": r.roles, "command": r.command()} for r in self.recommended],
                 "avoid": list(self.avoid), "peer_window_left_s": self.peer_window_left_s}
+
+
+def assess(snap: Snapshot, cluster: Cluster) -> Situation:
+    """`classify` with the cluster file's own threshold (PostgreSQL's max_lag_bytes)."""
+    return classify(snap, max_lag_bytes=cluster.pg.max_lag_bytes if cluster.pg is not None else None)
 
 
 def classify(snap: Snapshot, *, max_lag_bytes: int | None = None) -> Situation:

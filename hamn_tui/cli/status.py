@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from ..app.situation import Situation, classify
+from ..app.situation import Situation, assess
 from ..app.status import UNKNOWN, Snapshot, StatusReader, Transition, transitions
 from .errors import bad_input_exits, refuse
 
@@ -79,13 +79,12 @@ async def watch_status(target: Any, *, as_json: bool, watch: bool, interval: flo
     errors = Console(stderr=True, highlight=False)
     previous: Snapshot | None = None
     before: Situation | None = None
-    max_lag = cluster.pg.max_lag_bytes if cluster.pg is not None else None
     readings = 0
     try:
         while True:
             snap = await reader.read()
             readings += 1
-            situation = classify(snap, max_lag_bytes=max_lag)
+            situation = assess(snap, cluster)
             if as_json:
                 print(json.dumps({**snap.to_json(), **situation.to_json()}, sort_keys=True, default=str), flush=True)
             else:

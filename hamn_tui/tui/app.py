@@ -15,7 +15,7 @@ from textual.app import App
 from textual.message import Message
 from textual.screen import ModalScreen
 
-from ..app.situation import Situation, classify
+from ..app.situation import Situation, assess
 from ..app.status import live_roles
 from ..app.workspace import Workspace
 from .commands import ActionsProvider, app_bindings
@@ -112,8 +112,8 @@ class HamnApp(App[None]):
         self.reading = False
         if message.snapshot is not None:
             self.snapshot, self.snapshot_taken = message.snapshot, time.monotonic()
-            cluster = self.workspace.cluster
-            self.situation = classify(message.snapshot, max_lag_bytes=cluster.pg.max_lag_bytes if cluster and cluster.pg else None)
+            if self.workspace.cluster is not None:  # a reading comes only from a cluster
+                self.situation = assess(message.snapshot, self.workspace.cluster)
         self.status_error = message.error
         self.refresh_status_panels()
         if self.polling and self._poll_timer is None:
