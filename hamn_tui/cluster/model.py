@@ -79,7 +79,8 @@ class Ssh(_Strict):
     known_hosts: str | None = None
     """Checked for every connection; the user's ~/.ssh/known_hosts when unset. Never disabled."""
     identity: str | None = None
-    connect_timeout_s: int = Field(default=10, ge=1, le=300)
+    connect_timeout_s: int = Field(default=5, ge=1, le=300)
+    """The whole SSH login. A node that does not answer in this time is "not known", never "down"."""
 
 
 class Signing(_Strict):

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from typing import Any, Awaitable, Callable, Sequence
 
 from ..probes.base import ProbeSource
 from ..runbook.context import RunContext
 from ..runbook.model import Check
 from ..record.events import CheckOutcome
+from ..transport.reach import fresh
 
 Sleep = Callable[[float], Awaitable[None]]
 _MISSING = object()
@@ -76,10 +78,12 @@ def compare(check: Check, observed: Any, ctx: RunContext | None) -> tuple[str, s
 
 
 class CheckEvaluator:
-    def __init__(self, probes: ProbeSource, ctx: RunContext, sleep: Sleep = asyncio.sleep, group_members: Callable[[str], list[str]] | None = None):
+    def __init__(self, probes: ProbeSource, ctx: RunContext, sleep: Sleep = asyncio.sleep, group_members: Callable[[str], list[str]] | None = None,
+                 clock: Callable[[], float] = time.monotonic):
         self.probes = probes
         self.ctx = ctx
         self.sleep = sleep
+        self.clock = clock
         self.group_members = group_members or (lambda g: [])
 
     def nodes_of(self, node: str) -> list[str]:
@@ -108,13 +112,17 @@ class CheckEvaluator:
         # a dead node's timeout (about 3 s of ARP for a powered-off host) is then paid once
         # per step, not once per check. Outcomes keep the step's order.
         pairs = [(c, n) for c in checks for n in self.nodes_of(c.node)]
+        started = self.clock()
         first = list(await asyncio.gather(*(self._one(c, n) for c, n in pairs)))
         delay = max((c.confirm_after_s or 0 for c, _ in pairs), default=0)
         if not delay:
             return first
-        await self.sleep(delay)
+        # The second reading starts `delay` seconds after the first one started: the time the first
+        # spent waiting on a dead node counts towards the interval instead of adding to it.
+        await self.sleep(max(0.0, delay - (self.clock() - started)))
         again = [(c, n) for c, n in pairs if c.confirm_after_s]
-        seconds = iter(await asyncio.gather(*(self._one(c, n) for c, n in again)))
+        with fresh():  # a confirming reading observes the node anew, never a remembered answer
+            seconds = iter(await asyncio.gather(*(self._one(c, n) for c, n in again)))
         final: list[CheckOutcome] = []
         for (c, n), o1 in zip(pairs, first):
             if not c.confirm_after_s:

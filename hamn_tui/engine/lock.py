@@ -160,6 +160,10 @@ class ClusterLock:
         """
         taken: list[str] = []
         self.skipped = {}
+        # Connect to every node at once, then take the locks in the fixed order (so two consoles
+        # racing cannot each hold half): a dead node's connect timeout is paid once, alongside
+        # the others, not added to them.
+        self.transport.prepare(self.nodes)
         for node in self.nodes:
             try:
                 other = await self._try(node, holder)

@@ -19,6 +19,7 @@ from ..record.redact import REDACTED
 from ..runbook.context import RunContext
 from ..runbook.model import Runbook, Step, When
 from ..transport.base import Result, Transport, TransportError
+from ..transport.reach import MEMO
 from ..transport.router import bounded
 from .checks import CheckEvaluator, Sleep
 from ..record.events import (
@@ -96,7 +97,7 @@ class Runner:
         self.lock_holder = lock_holder
         self.transport_name = transport_name
         self.clock = clock
-        self.checks = CheckEvaluator(probes, ctx, sleep, self._group_members)
+        self.checks = CheckEvaluator(probes, ctx, sleep, self._group_members, clock)
         self.scenario = scenario
         """The training scenario rehearsed (recorded in the log as a note: a resume must use the same)."""
         self._cancels: set[asyncio.Event] = set()
@@ -538,6 +539,8 @@ class Runner:
             return exc, ""
         finally:
             self._cancels.discard(cancel)
+            if step.is_mutating or rollback:
+                MEMO.clear()  # it may have changed what answers where: nothing seen before it is reused
         self.emit(CommandFinished(step.id, node, result.ending, result.exit_status, result.signal, result.duration_us,
                                   result.stdout_bytes, result.stderr_bytes, result.error, rollback))
         return result, b"".join(kept).decode("utf-8", "replace")

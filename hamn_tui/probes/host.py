@@ -2,6 +2,7 @@
 and the generic read-only `command` probe."""
 from __future__ import annotations
 
+import asyncio
 import shlex
 import time
 from typing import Any, Callable, Mapping
@@ -45,7 +46,9 @@ def host_probes(transport: Transport, cluster: Cluster | None, *, clock: Callabl
         try:
             result, _, _ = await run_collect(transport, node, "true", None, timeout_s=15)
         except TransportError as exc:
-            return Reading({"reachable": False}, error=str(exc))
+            if exc.unreachable:  # no route, or the SSH port refused: an observation
+                return Reading({"reachable": False}, error=str(exc))
+            return Reading(error=str(exc))  # a timeout or a refused login says nothing either way
         if result.unknown:
             return Reading(error=f"no answer within the probe's time ({result.ending})")
         return Reading({"reachable": result.ending == "exited"})
@@ -72,14 +75,18 @@ def host_probes(transport: Transport, cluster: Cluster | None, *, clock: Callabl
         ip = cluster.service_ip.address
         holders: list[str] = []
         mine: bool | None = None
-        for name in cluster.nodes:
-            if cluster.nodes[name].role not in ("primary", "standby"):
-                continue
+        names = [n for n in cluster.nodes if cluster.nodes[n].role in ("primary", "standby")]
+
+        async def addresses(name: str) -> str | None:
             try:
                 result, out, _ = await run_collect(transport, name, "ip -o addr show 2>/dev/null || ifconfig -a")
             except TransportError:
-                continue
-            if result.ending != "exited":
+                return None
+            return out if result.ending == "exited" else None
+
+        # Asked together: a dead node's connect timeout is paid once, not added to the others'.
+        for name, out in zip(names, await asyncio.gather(*(addresses(n) for n in names))):
+            if out is None:
                 continue
             holds = any(tok.split("/")[0] == ip for tok in out.split())
             if holds:

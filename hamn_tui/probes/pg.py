@@ -20,6 +20,7 @@ import socket
 from typing import Any, Callable, Mapping
 
 from ..cluster.model import Cluster
+from ..transport.reach import MEMO
 from .base import ProbeSet, Reading
 
 CONNECT_TIMEOUT_S = 5
@@ -47,8 +48,12 @@ def _tcp_reachable(host: str, port: int, timeout_s: float) -> tuple[bool | None,
     Done with a plain socket because the errno is exact, where libpq's message is translated
     text; a wrong False here would let an unplanned-failover gate pass with the primary alive.
     """
+    silent = MEMO.silent(host, port)
+    if silent is not None:  # another probe just saw it: no second ARP wait (transport/reach.py)
+        return False, silent.described()
     try:
         socket.create_connection((host, port), timeout=timeout_s).close()
+        MEMO.forget(host, port)
         return True, None
     except socket.timeout:
         return None, f"no answer from {host}:{port} within {timeout_s} s"
@@ -56,6 +61,7 @@ def _tcp_reachable(host: str, port: int, timeout_s: float) -> tuple[bool | None,
         return None, f"cannot resolve {host}: {exc}"
     except OSError as exc:
         if exc.errno in _UNREACHABLE:
+            MEMO.record(host, port, exc)
             return False, f"{host}:{port}: {exc.strerror or exc}"
         return None, f"{host}:{port}: {exc}"
 

@@ -8,6 +8,7 @@ dies under it ends "lost" — both unknown outcomes, as with a real connection.
 from __future__ import annotations
 
 import asyncio
+from typing import Iterable
 
 from ..transport.base import OutputSink, Result, TransportError
 from .cluster import SimCluster
@@ -27,7 +28,7 @@ class SimTransport:
         if target is None:
             raise TransportError(f"{node}: not a node of the training cluster ({', '.join(sorted(self.sim.nodes))})")
         if not self.sim.console_reaches(target) or (target.kind != "console" and not self.sim.holds(target, target.address)):
-            raise TransportError(f"ssh: connect to host {target.address} port 22: No route to host")
+            raise TransportError(f"ssh: connect to host {target.address} port 22: No route to host", reason="unreachable")
         who = user or self.login_users.get(node, "root")
         if who not in target.users:
             return await self._result(on_output, 1, "", f"su: user {who} does not exist\n", 0.0, timeout_s)
@@ -54,6 +55,9 @@ class SimTransport:
             return Result("timeout", duration_us=int(elapsed * 1e6), stdout_bytes=len(out.encode()), stderr_bytes=len(err.encode()),
                           error=f"still running after {timeout_s:g} s (virtual time): it may or may not have done its work")
         return Result("exited", status, duration_us=int(elapsed * 1e6), stdout_bytes=len(out.encode()), stderr_bytes=len(err.encode()))
+
+    def prepare(self, nodes: Iterable[str]) -> None:
+        """Nothing to connect: reaching a simulated node costs no time."""
 
     async def close(self) -> None:
         return None

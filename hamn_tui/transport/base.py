@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Callable, Literal, Protocol
+from typing import Callable, Iterable, Literal, Protocol
 
 Stream = Literal["stdout", "stderr"]
 OutputSink = Callable[[Stream, bytes], None]
@@ -38,11 +38,26 @@ class Result:
         return self.ending == "exited" and self.exit_status == 0
 
 
+TransportFailure = Literal["unreachable", "timeout", "host_key", "auth", "other"]
+
+
 class TransportError(Exception):
     """The command could not be sent at all (unreachable, host key refused, auth failed).
 
-    Nothing ran, so this is a known failure, not an unknown outcome.
+    Nothing ran, so this is a known failure, not an unknown outcome. `reason` says which kind,
+    for a caller that must tell "the node did not answer" from "the node refused us". Only
+    "unreachable" is an observation that the node is down (no route to it, or its SSH port
+    refused); a "timeout" says nothing either way (a busy or far node may just be slow), and
+    "host_key"/"auth" mean something answered.
     """
+
+    def __init__(self, message: str = "", *, reason: TransportFailure = "other"):
+        super().__init__(message)
+        self.reason: TransportFailure = reason
+
+    @property
+    def unreachable(self) -> bool:
+        return self.reason == "unreachable"
 
 
 class Transport(Protocol):
@@ -61,6 +76,15 @@ class Transport(Protocol):
         Returns when the command ended, timed out, was cancelled or the connection was lost;
         on timeout or cancel the remote process (and its children) must be gone afterwards.
         Raises TransportError when the command could not be started.
+        """
+        ...
+
+    def prepare(self, nodes: Iterable[str]) -> None:
+        """Start connecting to these nodes now, all at once, and return at once.
+
+        A later run() on one of them waits for that attempt instead of starting its own, and
+        gets its failure if it failed: so a dead node's timeout is paid once, alongside the
+        others. Never raises. A transport without connections does nothing.
         """
         ...
 

@@ -7,7 +7,7 @@ import pwd
 import shutil
 import signal
 import time
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Any, Awaitable, Callable, Iterable, Sequence
 
 from .base import OutputSink, Result, Stream, TransportError
 from .killtree import kill_tree_command
@@ -157,6 +157,9 @@ class LocalTransport:
         finally:  # cancelled with the run (the app quit mid-command): the kill script's pipes must not outlive the loop
             _close_transport(proc)
         return out.decode(errors="replace").strip().removeprefix("hamn-kill: ") or f"kill script exit {proc.returncode}"
+
+    def prepare(self, nodes: Iterable[str]) -> None:
+        """Nothing to connect to: commands start here."""
 
     async def close(self) -> None:
         return None

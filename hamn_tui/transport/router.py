@@ -37,6 +37,11 @@ class Router:
         return await self.transport_for(node).run(
             node, command, user=user, timeout_s=timeout_s, on_output=on_output, cancel=cancel)
 
+    def prepare(self, nodes: Iterable[str]) -> None:
+        names = list(nodes)
+        self.local.prepare([n for n in names if n == LOCAL])
+        self.remote.prepare([n for n in names if n != LOCAL])
+
     async def close(self) -> None:
         await asyncio.gather(self.local.close(), self.remote.close())
 

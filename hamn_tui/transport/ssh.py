@@ -15,7 +15,7 @@ import asyncio
 import os
 import secrets
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import asyncssh
 
@@ -23,6 +23,7 @@ from ..cluster.model import Cluster, Node
 from ..settings import settings
 from .base import OutputSink, Result, Stream, TransportError
 from .killtree import kill_tree_command
+from .reach import MEMO, is_definite, reusing
 from .runas import wrap
 
 CHUNK = 65536
@@ -92,6 +93,8 @@ class SshTransport:
         self._conns: dict[str, asyncssh.SSHClientConnection] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._slots: dict[str, asyncio.Semaphore] = {}
+        self._failed: dict[str, tuple[float, TransportError]] = {}
+        self._pending: set[asyncio.Future] = set()
         self.connects = 0
         """How many SSH connections were made (tests and the benchmark check reuse with it)."""
 
@@ -111,12 +114,32 @@ class SshTransport:
         conn = self._conns.get(name)
         if conn is not None and not conn.is_closed():
             return conn
+        asked = time.monotonic()
         async with self._locks.setdefault(name, asyncio.Lock()):
             conn = self._conns.get(name)
             if conn is None or conn.is_closed():
-                conn = await self._connect(name, self._node(name))
+                failed = self._failed.get(name)
+                if failed is not None and failed[0] >= asked and reusing():
+                    # The attempt this caller queued behind failed: the same answer, not a second wait.
+                    raise failed[1]
+                try:
+                    conn = await self._connect(name, self._node(name))
+                except TransportError as exc:
+                    self._failed[name] = (time.monotonic(), exc)
+                    raise
+                self._failed.pop(name, None)
                 self._conns[name] = conn
             return conn
+
+    def prepare(self, nodes: Iterable[str]) -> None:
+        for name in nodes:
+            conn = self._conns.get(name)
+            if name not in self.cluster.nodes or (conn is not None and not conn.is_closed()):
+                continue
+            task = asyncio.ensure_future(self._connection(name))
+            self._pending.add(task)
+            # The failure belongs to whoever runs a command next (it waits on this attempt).
+            task.add_done_callback(lambda t: (self._pending.discard(t), t.cancelled() or t.exception()))
 
     def _forget(self, name: str, conn: asyncssh.SSHClientConnection) -> None:
         if self._conns.get(name) is conn:
@@ -139,26 +162,35 @@ class SshTransport:
         where = self._where(name, node)
         if not os.path.isfile(self.known_hosts):
             raise TransportError(f"{where}: known_hosts file {self.known_hosts} does not exist; hamn checks every "
-                                 "host key and refuses to connect without it")
+                                 "host key and refuses to connect without it", reason="host_key")
         if self.identity and not os.path.isfile(self.identity):
-            raise TransportError(f"{where}: identity file {self.identity} (cluster file [ssh].identity) does not exist")
+            raise TransportError(f"{where}: identity file {self.identity} (cluster file [ssh].identity) does not exist",
+                                 reason="auth")
+        silent = MEMO.silent(node.address, node.port)
+        if silent is not None:
+            raise TransportError(f"{where}: cannot connect: {silent.described()}; nothing was run", reason="unreachable")
         try:
             conn = await asyncssh.connect(node.address, **self._options(node))
         except asyncssh.HostKeyNotVerifiable as exc:
-            raise TransportError(await self._host_key_message(name, node, exc)) from None
+            raise TransportError(await self._host_key_message(name, node, exc), reason="host_key") from None
         except asyncssh.PermissionDenied:
             keys = "the ssh-agent's keys" if settings().ssh_agent else "no ssh-agent (SSH_AUTH_SOCK unset)"
             keys += f" and identity {self.identity}" if self.identity else " and the default ~/.ssh/id_* keys"
-            raise TransportError(f"{where}: authentication refused (tried {keys})") from None
+            raise TransportError(f"{where}: authentication refused (tried {keys})", reason="auth") from None
         except asyncio.TimeoutError:
             raise TransportError(f"{where}: no SSH connection within {self.cluster.ssh.connect_timeout_s} s "
-                                 "(cluster file [ssh].connect_timeout_s); nothing was run") from None
+                                 "(cluster file [ssh].connect_timeout_s); nothing was run; whether it is up is not known",
+                                 reason="timeout") from None
         except asyncssh.KeyImportError as exc:
             raise TransportError(f"{where}: cannot use identity {self.identity}: {exc} "
-                                 "(an encrypted key must be loaded into ssh-agent)") from None
+                                 "(an encrypted key must be loaded into ssh-agent)", reason="auth") from None
         except (OSError, asyncssh.Error) as exc:
             reason = os.strerror(exc.errno) if isinstance(exc, OSError) and exc.errno else str(exc)
-            raise TransportError(f"{where}: cannot connect: {reason}; nothing was run") from None
+            if isinstance(exc, OSError):
+                MEMO.record(node.address, node.port, exc)
+            raise TransportError(f"{where}: cannot connect: {reason}; nothing was run",
+                                 reason="unreachable" if is_definite(exc) else "other") from None
+        MEMO.forget(node.address, node.port)
         self.connects += 1
         return conn
 
@@ -351,6 +383,8 @@ class SshTransport:
         return "; ".join(notes)
 
     async def close(self) -> None:
+        for task in list(self._pending):
+            task.cancel()
         conns, self._conns = list(self._conns.values()), {}
         for conn in conns:
             conn.close()
