@@ -2,6 +2,7 @@
 verification result."""
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import TYPE_CHECKING, cast
 
@@ -13,9 +14,12 @@ from textual.screen import Screen
 from textual.widgets import Footer, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from ...app.doctor import diagnose
 from ...app.situation import Situation, arrange
+from ...app.targets import ClusterTarget
 from ...app.workspace import RecentRun
 from ..commands import bindings
+from ..widgets.doctor_line import DoctorLine
 from ..widgets.situation_bar import SituationBar
 from ..widgets.status_panel import StatusPanel
 
@@ -60,11 +64,14 @@ class HomeScreen(Screen[None]):
         self.arranged_for: tuple[str, ...] | None = None
         """The recommended runbooks the list was last ordered for: it is re-ordered (and the first
         recommendation highlighted) only when they change, never under the operator's cursor otherwise."""
+        self.doctor_started = False
+        """The readiness check runs once, after the first status reading is on screen."""
 
     def compose(self) -> ComposeResult:
         yield Static(id="banner")
         yield SituationBar(id="situation", clock=None if self.hamn.is_training else time.monotonic)
         yield StatusPanel(id="home-status")
+        yield DoctorLine(id="doctor")
         with Vertical():
             yield Label("Runbooks — Enter opens one (nothing runs until you start it)", classes="heading")
             yield OptionList(id="runbooks")
@@ -83,6 +90,7 @@ class HomeScreen(Screen[None]):
             banner.update(f"cluster {c.cluster.name} ({c.cluster.database}) — {workspace.cluster_path}")
         else:
             banner.update("no cluster file: hamn --cluster FILE (or HAMN_CLUSTER); `hamn train` needs none")
+        self.query_one("#doctor", DoctorLine).display = self._checks_readiness()
         self.load_runbooks()
         self.query_one("#runbooks", OptionList).focus()
         self.hamn.refresh_status_panels()
@@ -104,6 +112,35 @@ class HomeScreen(Screen[None]):
         """A new reading: lead with what it recommends, if that changed."""
         if self.runbook_list:
             self._arrange(situation)
+        self._check_readiness_once()
+
+    def _checks_readiness(self) -> bool:
+        """Only a real cluster is checked (training's is simulated; no cluster file, nothing to check)."""
+        workspace = self.hamn.workspace
+        return not workspace.is_training and workspace.cluster is not None
+
+    def _check_readiness_once(self) -> None:
+        """After the first reading (or its failure) is shown, so the check never delays the situation line."""
+        app = self.hamn
+        if self.doctor_started or not self._checks_readiness() or (app.snapshot_taken is None and not app.status_error):
+            return
+        self.doctor_started = True
+        self.query_one("#doctor", DoctorLine).checking()
+        self.check_readiness()
+
+    @work(thread=True, exclusive=True, group="doctor", exit_on_error=False, description="hamn doctor: is the cluster ready")
+    def check_readiness(self) -> None:
+        workspace = self.hamn.workspace
+        line = self.query_one("#doctor", DoctorLine)
+        if not isinstance(workspace.target, ClusterTarget):
+            return
+        try:
+            report = asyncio.run(diagnose(workspace.target, audit_dir=workspace.audit_dir, lock_dir=workspace.lock_dir,
+                                          key=workspace.key))
+        except Exception as exc:  # the doctor's own failure is shown as such: never "ready"
+            self.app.call_from_thread(line.failed, f"{type(exc).__name__}: {exc}")
+            return
+        self.app.call_from_thread(line.show, report)
 
     def _arrange(self, situation: Situation | None) -> None:
         wanted = tuple(r.runbook for r in situation.recommended) if situation is not None else ()
