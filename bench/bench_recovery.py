@@ -84,6 +84,40 @@ exit 0
 """
 
 
+def floor_script(lab: Lab) -> str:
+    """The floor: only what must happen for xCAT to write again, typed by hand with no checks at
+    all — promote the standby, bring the service IP up, announce it."""
+    ssh = (f"ssh -F /dev/null -i {shlex.quote(str(lab.dir / 'client_ed25519'))} -o UserKnownHostsFile={shlex.quote(str(lab.dir / 'known_hosts'))}"
+           " -o StrictHostKeyChecking=yes -o BatchMode=yes -o IdentitiesOnly=yes -o ConnectTimeout=5")
+    return f"""#!/bin/bash
+set -u
+S={NODES['mn2']}; VIP={SERVICE_IP}; BIN={BIN}
+{ssh} root@$S "runuser -l postgres -c '$BIN/pg_ctl -D {DATA} -w -t 120 promote'" || exit 1
+{ssh} root@$S "ip addr add $VIP/24 dev eth0 && arping -U -c 3 -I eth0 $VIP"
+"""
+
+
+def steps_of(audit_dir: Path) -> list[tuple[str, float]]:
+    """Where the engine's seconds went: each step's time from its audit records (monotonic clock),
+    and the time before the first step (start-up, the run lock)."""
+    from hamn_tui.audit.verify import verify_path
+
+    runs = sorted((p for p in audit_dir.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    records = verify_path(runs[-1]).records
+    out: list[tuple[str, float]] = []
+    first = records[0]["mono"]  # microseconds
+    current: tuple[str, float] | None = None
+    for rec in records:
+        if rec["type"] == "step_started":
+            if not out:
+                out.append(("(log opened to first step: the run lock)", (rec["mono"] - first) / 1e6))
+            current = (rec["data"]["step_id"], rec["mono"])
+        elif rec["type"] == "step_finished" and current is not None:
+            out.append((current[0], (rec["mono"] - current[1]) / 1e6))
+            current = None
+    return out
+
+
 class Poller(threading.Thread):
     """Tries, every 20 ms, to commit a row through the service IP; records when it first lands on mn2."""
 
@@ -123,8 +157,8 @@ def one(lab: Lab, variant: str, audit_dir: Path) -> tuple[float, float]:
                 "--audit-dir", str(audit_dir), "--choose", "mode=unplanned", "--attest", "attest-primary-fenced", "--yes",
                 "--confirm", "promote=mn2", "--quiet-output"]
     else:
-        path = lab.dir / "failover.sh"
-        path.write_text(script(lab))
+        path = lab.dir / f"{variant}.sh"
+        path.write_text(script(lab) if variant == "shell" else floor_script(lab))
         argv = ["bash", str(path)]
     t0 = time.perf_counter()
     poller = Poller(t0)
@@ -147,14 +181,19 @@ def main() -> None:
         raise SystemExit("bench_recovery needs root (the lab: network namespaces)")
     lab = Lab(tempfile.mkdtemp(prefix="hamn-bench-lab-"))
     audit = Path(tempfile.mkdtemp(prefix="hamn-bench-audit-"))
-    results: dict[str, list[tuple[float, float]]] = {"engine": [], "shell": []}
+    results: dict[str, list[tuple[float, float]]] = {"engine": [], "shell": [], "floor": []}
     try:
         lab.up()
         for r in range(args.rounds):
-            for variant in (("engine", "shell") if r % 2 == 0 else ("shell", "engine")):
+            order = ["engine", "shell", "floor"]
+            for variant in (order if r % 2 == 0 else order[::-1]):
                 vip, total = one(lab, variant, audit)
                 results[variant].append((vip, total))
                 print(f"round {r + 1} {variant:<6}: service IP takes writes after {vip:6.2f} s; process done after {total:6.2f} s", flush=True)
+                if variant == "engine":
+                    for step, secs in steps_of(audit):
+                        if secs >= 0.2:
+                            print(f"    {secs:6.2f} s  {step}")
     finally:
         lab.down()
         import shutil
@@ -166,6 +205,7 @@ def main() -> None:
           f"ratio {med['engine'][0] / med['shell'][0]:.2f}")
     print(f"median until the process ended:                           engine {med['engine'][1]:.2f} s, shell {med['shell'][1]:.2f} s, "
           f"ratio {med['engine'][1] / med['shell'][1]:.2f}")
+    print(f"median floor (promote + service IP + arping by hand, no checks): {med['floor'][0]:.2f} s")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ snapshots for transitions.
 """
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,34 +52,37 @@ SERVICES = {"db2": ("xcatd", "dhcpd", "named", "conserver"), "pg": ("xcatd", "dh
 
 
 async def snapshot(cluster: Cluster, probes: ProbeSource, *, services: bool = True) -> Snapshot:
+    """Every node, and every reading of a node, at once: a dead node costs its timeout once and
+    holds nobody else up (the probes share one connection attempt per node)."""
     kind = cluster.cluster.database
     probe = "db2.hadr" if kind == "db2" else "pg.replication"
-    nodes: dict[str, NodeStatus] = {}
-    for name, node in cluster.nodes.items():
-        if node.role not in ("primary", "standby"):
-            continue
-        st = NodeStatus(name, node.role, None)
-        r = await probes.read(name, "host.reachable", {})
-        st.reachable = r.fields.get("reachable")
+
+    async def node_status(name: str, role: str) -> NodeStatus:
+        st = NodeStatus(name, role, None)
         # PostgreSQL answers on its own port even when SSH does not: always ask the database
-        rep = await probes.read(name, probe, {})
+        r, rep = await asyncio.gather(probes.read(name, "host.reachable", {}), probes.read(name, probe, {}))
+        st.reachable = r.fields.get("reachable")
         st.replication = dict(rep.fields)
         if rep.error:
             st.errors.append(rep.error)
         if st.reachable is not True:
             if (r.error or "") not in (rep.error or ""):
                 st.errors.append(r.error or "no answer over ssh")
-            nodes[name] = st
-            continue
+            return st
+        names = list(SERVICES[kind]) if services else []
+        reads = [probes.read(name, "host.service", {"service": svc}) for svc in names]
         if cluster.service_ip is not None:
-            ip = await probes.read(name, "host.service_ip", {})
-            st.holds_service_ip = ip.fields.get("holds")
-        if services:
-            for svc in SERVICES[kind]:
-                s = await probes.read(name, "host.service", {"service": svc})
-                st.services[svc] = s.fields.get("running")
-        nodes[name] = st
-    return Snapshot(cluster.cluster.name, kind, time.time(), nodes)
+            reads.append(probes.read(name, "host.service_ip", {}))
+        got = await asyncio.gather(*reads)
+        for svc, s in zip(names, got):
+            st.services[svc] = s.fields.get("running")
+        if cluster.service_ip is not None:
+            st.holds_service_ip = got[-1].fields.get("holds")
+        return st
+
+    pair = [(name, node.role) for name, node in cluster.nodes.items() if node.role in ("primary", "standby")]
+    read = await asyncio.gather(*(node_status(name, role) for name, role in pair))
+    return Snapshot(cluster.cluster.name, kind, time.time(), {st.name: st for st in read})
 
 
 @dataclass(frozen=True)
