@@ -69,7 +69,7 @@ def one_round(lab: Lab, audit: Path) -> tuple[float, float, str]:
             now = time.perf_counter() - t0
             if home is None and "pg-failover" in text:
                 home = now
-            if "primary node down" in text:
+            if "primary node down" in text.lower():
                 situation = now
                 break
             time.sleep(0.01)
