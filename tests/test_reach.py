@@ -313,3 +313,63 @@ def test_the_engine_forgets_after_a_command_that_changes_things(tmp_path):
     ''', tmp_path)
     run(rb, AutoOperator(), tmp_path)
     assert MEMO.silent("10.9.9.7", 22) is None
+
+
+# --- connections dialled at start-up -------------------------------------------------------------
+
+def test_an_early_dial_is_the_connection_ssh_runs_on_and_its_host_key_is_checked(sshd, tmp_path):  # noqa: F811
+    from hamn_tui.transport.reach import DIALS
+
+    good = sshd.cluster(tmp_path / "good.toml")
+    bad = sshd.cluster(tmp_path / "bad.toml", known_hosts=sshd.wrong_known_hosts)
+
+    async def go(cluster):
+        t = SshTransport(cluster)
+        try:
+            return await t.run("mn1", "echo $SSH_CONNECTION")
+        finally:
+            await t.close()
+
+    out: list[bytes] = []
+
+    async def run_good():
+        t = SshTransport(good)
+        try:
+            return await t.run("mn1", 'echo "$SSH_CONNECTION"', on_output=lambda s, b: out.append(b))
+        finally:
+            await t.close()
+
+    DIALS.start(sshd.host, sshd.port, 5)
+    dial = DIALS._dials[(sshd.host, sshd.port)]
+    sock = dial.result(timeout=5)
+    local_port = sock.getsockname()[1]
+    result = asyncio.run(run_good())
+    assert result.ok
+    # The session ran on the dialled socket: sshd saw our early socket's source port.
+    assert str(local_port) in b"".join(out).decode().split()
+    assert (sshd.host, sshd.port) not in DIALS._dials  # taken once
+
+    DIALS.start(sshd.host, sshd.port, 5)
+    with pytest.raises(TransportError) as caught:
+        asyncio.run(go(bad))
+    assert caught.value.reason == "host_key" and "does not match" in str(caught.value)
+
+
+def test_an_early_dial_that_failed_is_the_answer(sshd, tmp_path):  # noqa: F811
+    from hamn_tui.transport.reach import DIALS
+
+    port = free_port()
+    cluster = sshd.cluster(tmp_path / "c.toml", port=port)
+    DIALS.start(sshd.host, port, 5)
+
+    async def go():
+        t = SshTransport(cluster)
+        try:
+            with pytest.raises(TransportError) as caught:
+                await t.run("mn1", "true")
+            return caught.value
+        finally:
+            await t.close()
+
+    err = asyncio.run(go())
+    assert err.unreachable and "Connection refused" in str(err)

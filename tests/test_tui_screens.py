@@ -91,13 +91,13 @@ class SlowWorkspace(Workspace):
         super().__init__(*a, **kw)
         self.active = self.max_active = self.reads = 0
 
-    async def read_status(self):
+    async def read_status(self, on_node=None):
         self.active += 1
         self.max_active = max(self.max_active, self.active)
         self.reads += 1
         try:
             await asyncio.sleep(0.3)
-            return await super().read_status()
+            return await super().read_status(on_node)
         finally:
             self.active -= 1
 

@@ -49,3 +49,37 @@ def test_a_closing_peer_window_counts_down_in_real_time_and_holds_still_in_train
     training = SituationBar(clock=None)  # the simulator's time moves only with a new reading
     training.show(situation, taken=1000.0)
     assert "; 150 s left" in str(training.renderable_now())
+
+
+def test_the_first_reading_shows_who_answered_while_a_dead_node_is_still_asked(tmp_path):
+    """A dead node takes the kernel ~3 s to give up on; the operator sees the live one at once."""
+    from hamn_tui.app.status import NodeStatus
+    from hamn_tui.tui.widgets.status_panel import StatusPanel
+
+    async def go():
+        app = training_app(tmp_path / "runs", poll_s=30)
+        real = app.workspace.read_status
+        release = asyncio.Event()
+
+        async def slow_first(on_node=None):
+            if on_node is not None:
+                on_node(NodeStatus("mn2", "standby", True, replication={"role": "STANDBY", "state": "DISCONNECTED_PEER"}))
+                await release.wait()
+            return await real(on_node)
+
+        app.workspace.read_status = slow_first  # type: ignore[method-assign]
+        async with app.run_test(size=(100, 30)) as pilot:
+            await wait_for(pilot, lambda: screen_name(app) == "HomeScreen")
+            bar = app.screen.query_one(SituationBar)
+            await wait_for(pilot, lambda: "no answer yet from mn1 (primary)" in str(bar.renderable_now()),
+                           what="the partial reading named")
+            assert "reading: mn2 read" in str(bar.renderable_now())
+            shown = app.screen.query_one(StatusPanel).snap
+            assert shown.nodes["mn2"].replication["state"] == "DISCONNECTED_PEER"
+            assert shown.nodes["mn1"].reachable is None and shown.nodes["mn1"].errors == ["no answer yet"]
+            release.set()
+            await wait_for(pilot, lambda: str(bar.renderable_now()).startswith("HEALTHY"), what="the whole reading")
+            assert app.screen.query_one(StatusPanel).snap.nodes["mn1"].reachable is True
+        return True
+
+    assert run(go())

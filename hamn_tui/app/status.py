@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from ..cluster.model import Cluster
 from ..probes.base import ProbeSource
@@ -51,9 +51,12 @@ class Snapshot:
 SERVICES = {"db2": ("xcatd", "dhcpd", "named", "conserver"), "pg": ("xcatd", "dhcpd", "named", "conserver")}
 
 
-async def snapshot(cluster: Cluster, probes: ProbeSource, *, services: bool = True) -> Snapshot:
+async def snapshot(cluster: Cluster, probes: ProbeSource, *, services: bool = True,
+                   on_node: Callable[[NodeStatus], None] | None = None) -> Snapshot:
     """Every node, and every reading of a node, at once: a dead node costs its timeout once and
-    holds nobody else up (the probes share one connection attempt per node)."""
+    holds nobody else up (the probes share one connection attempt per node). `on_node` hears of
+    each node as soon as it is read (the TUI's first reading shows the nodes that answered while
+    a dead one is still being waited for)."""
     kind = cluster.cluster.database
     probe = "db2.hadr" if kind == "db2" else "pg.replication"
 
@@ -68,7 +71,7 @@ async def snapshot(cluster: Cluster, probes: ProbeSource, *, services: bool = Tr
         if st.reachable is not True:
             if (r.error or "") not in (rep.error or ""):
                 st.errors.append(r.error or "no answer over ssh")
-            return st
+            return done(st)
         names = list(SERVICES[kind]) if services else []
         reads = [probes.read(name, "host.service", {"service": svc}) for svc in names]
         if cluster.service_ip is not None:
@@ -78,6 +81,11 @@ async def snapshot(cluster: Cluster, probes: ProbeSource, *, services: bool = Tr
             st.services[svc] = s.fields.get("running")
         if cluster.service_ip is not None:
             st.holds_service_ip = got[-1].fields.get("holds")
+        return done(st)
+
+    def done(st: NodeStatus) -> NodeStatus:
+        if on_node is not None:
+            on_node(st)
         return st
 
     pair = [(name, node.role) for name, node in cluster.nodes.items() if node.role in ("primary", "standby")]
@@ -157,8 +165,15 @@ class StatusReader:
             self._probes = self.target.probes(self._transport, status_context(self.target.cluster))
         return self._probes
 
-    async def read(self) -> Snapshot:
-        return await snapshot(self.target.cluster, self.probes())
+    async def read(self, on_node: Callable[[NodeStatus], None] | None = None) -> Snapshot:
+        return await snapshot(self.target.cluster, self.probes(), on_node=on_node)
+
+    def prepare(self) -> None:
+        """Start connecting to the pair now (call with the event loop running): at start-up the
+        first reading then waits on connections already under way, and a dead node's ARP wait
+        (the kernel's ~3 s) starts before the screen is even drawn."""
+        self.probes()  # makes the transport
+        self._transport.prepare([n for n, node in self.target.cluster.nodes.items() if node.role in ("primary", "standby")])
 
     async def close(self) -> None:
         transport, self._transport, self._probes = self._transport, None, None

@@ -33,10 +33,12 @@ def start(target: Any = None, *, cluster_path: str | None = None, label: str = "
     from ..app.targets import ClusterTarget
     from ..app.workspace import Workspace
     from ..settings import settings
-    from ..tui.launch import run_app
 
     with bad_input_exits(prog):
         if target is None:
             target = ClusterTarget(cluster_path or settings().cluster_path, label)
         workspace = Workspace(target, audit_dir=audit_dir, lock_dir=lock_dir, key=key)
+    workspace.dial_early()  # the pair's connections start now, while Textual loads
+    from ..tui.launch import run_app
+
     run_app(workspace, mouse=not no_mouse, ansi=ansi, **app_kw)

@@ -15,6 +15,7 @@ reads inside `fresh()`, where nothing remembered is reused: the node is asked an
 """
 from __future__ import annotations
 
+import concurrent.futures
 import errno
 import os
 import socket
@@ -103,3 +104,51 @@ def is_definite(exc: BaseException) -> bool:
     """True when an OSError says the host or port does not answer (not a timeout, not a name)."""
     return isinstance(exc, OSError) and not isinstance(exc, socket.gaierror) and (
         exc.errno in _HOST_DEAD or exc.errno == errno.ECONNREFUSED)
+
+
+class EarlyDials:
+    """TCP connections to the nodes' SSH ports started at start-up, before the event loop (and
+    Textual) exist, and handed to the SSH transport when it first connects to that node.
+
+    The kernel resolves a node's address once for everyone (ARP: about 3 s to give up on a dead
+    node), so a connection started 1 s earlier is an answer 1 s earlier — and the socket is the
+    one the SSH session then runs on, so the node sees no extra connection. The host key is
+    checked on it exactly as on any other connection.
+    """
+
+    def __init__(self) -> None:
+        self._dials: dict[tuple[str, int], concurrent.futures.Future[socket.socket]] = {}
+        self._lock = threading.Lock()
+
+    def start(self, host: str, port: int, timeout_s: float) -> None:
+        with self._lock:
+            if (host, port) in self._dials:
+                return
+            future: concurrent.futures.Future[socket.socket] = concurrent.futures.Future()
+            self._dials[(host, port)] = future
+
+        def dial() -> None:
+            try:
+                sock = socket.create_connection((host, port), timeout=timeout_s)
+            except OSError as exc:
+                MEMO.record(host, port, exc)
+                future.set_exception(exc)
+                return
+            future.set_result(sock)
+
+        threading.Thread(target=dial, name=f"hamn-dial-{host}", daemon=True).start()
+
+    def take(self, host: str, port: int) -> concurrent.futures.Future[socket.socket] | None:
+        """The dial for this address, once (a second connection dials afresh)."""
+        with self._lock:
+            return self._dials.pop((host, port), None)
+
+    def close(self) -> None:
+        """Close dialled sockets nobody took."""
+        with self._lock:
+            dials, self._dials = list(self._dials.values()), {}
+        for future in dials:
+            future.add_done_callback(lambda f: f.exception() is None and f.result().close())
+
+
+DIALS = EarlyDials()

@@ -23,7 +23,7 @@ from ..cluster.model import Cluster, Node
 from ..settings import settings
 from .base import OutputSink, Result, Stream, TransportError
 from .killtree import kill_tree_command
-from .reach import MEMO, is_definite, reusing
+from .reach import DIALS, MEMO, is_definite, reusing
 from .runas import wrap
 
 CHUNK = 65536
@@ -170,7 +170,9 @@ class SshTransport:
         if silent is not None:
             raise TransportError(f"{where}: cannot connect: {silent.described()}; nothing was run", reason="unreachable")
         try:
-            conn = await asyncssh.connect(node.address, **self._options(node))
+            early = DIALS.take(node.address, node.port)
+            sock = await asyncio.wrap_future(early) if early is not None else None
+            conn = await asyncssh.connect(node.address, sock=sock, **self._options(node))
         except asyncssh.HostKeyNotVerifiable as exc:
             raise TransportError(await self._host_key_message(name, node, exc), reason="host_key") from None
         except asyncssh.PermissionDenied:

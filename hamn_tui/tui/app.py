@@ -31,6 +31,14 @@ class StatusRead(Message):
         self.error = error
 
 
+class NodeRead(Message):
+    """One node of a reading under way has been read (the first reading shows it at once)."""
+
+    def __init__(self, node: Any) -> None:
+        super().__init__()
+        self.node = node
+
+
 class HamnApp(App[None]):
     TITLE = "hamn"
     CSS_PATH = "hamn.tcss"
@@ -51,6 +59,8 @@ class HamnApp(App[None]):
         self.situation: Situation | None = None
         """What the last reading says is going on (`app.situation`): the home screen leads with it."""
         self.snapshot_taken: float | None = None
+        self.partial: dict[str, Any] = {}
+        """Nodes of the first reading read so far (shown until that reading is whole)."""
         self.status_error = ""
         self.reading = False
         self.polling = True
@@ -64,6 +74,8 @@ class HamnApp(App[None]):
     def on_mount(self) -> None:
         from .screens.home import HomeScreen
 
+        if self.review_path is None:
+            self.workspace.prepare_status()  # connecting starts before the home screen is built
         if self.ansi_color:
             self.theme = "ansi-dark"  # the terminal's own palette: 16-colour consoles keep the meaning
         if self.is_training:
@@ -102,11 +114,31 @@ class HamnApp(App[None]):
 
     async def _read_status(self) -> None:
         snap, error = None, ""
+        first = self.snapshot is None
         try:
-            snap = await self.workspace.read_status()
+            snap = await self.workspace.read_status((lambda node: self.post_message(NodeRead(node))) if first else None)
         except Exception as exc:  # timeout, ssh failure: shown as stale, the app goes on
             error = str(exc) or type(exc).__name__
         self.post_message(StatusRead(snap, error))
+
+    def on_node_read(self, message: NodeRead) -> None:
+        """Until the first whole reading: what has answered so far, and who is still being asked
+        (a dead node takes the kernel ~3 s to give up on; the live one is shown meanwhile)."""
+        if self.snapshot is not None or self.workspace.cluster is None:
+            return
+        self.partial[message.node.name] = message.node
+        self.refresh_status_panels()
+
+    def _partial_view(self) -> tuple[Any, str]:
+        from ..app.status import NodeStatus, Snapshot
+
+        cluster = self.workspace.cluster
+        pair = [(n, node.role) for n, node in cluster.nodes.items() if node.role in ("primary", "standby")]
+        nodes = {n: self.partial.get(n) or NodeStatus(n, role, None, errors=["no answer yet"]) for n, role in pair}
+        waiting = [f"{n} ({role})" for n, role in pair if n not in self.partial]
+        answered = [n for n, _ in pair if n in self.partial]
+        note = f"reading: {', '.join(answered)} read; no answer yet from {', '.join(waiting)}" if waiting else ""
+        return Snapshot(cluster.cluster.name, cluster.cluster.database, time.time(), nodes), note
 
     def on_status_read(self, message: StatusRead) -> None:
         self.reading = False
@@ -133,10 +165,13 @@ class HamnApp(App[None]):
 
     def refresh_status_panels(self) -> None:
         note = "" if self.workspace.cluster is not None else "no cluster file: give --cluster FILE or set HAMN_CLUSTER (hamn train needs none)"
+        snapshot, reading_note = self.snapshot, ""
+        if snapshot is None and self.partial and self.reading:
+            snapshot, reading_note = self._partial_view()
         for panel in self.screen.query(StatusPanel):
-            panel.show(self.snapshot, self.snapshot_taken, self.status_error, self.reading, note)
+            panel.show(snapshot, self.snapshot_taken, self.status_error, self.reading, note)
         for bar in self.screen.query(SituationBar):
-            bar.show(self.situation, self.snapshot_taken, note)
+            bar.show(self.situation, self.snapshot_taken, note or reading_note)
         follow = getattr(self.screen, "situation_changed", None)
         if follow is not None:
             follow(self.situation)
