@@ -8,7 +8,9 @@ about 3 s). Each round starts the real `hamn --cluster LAB` in a private tmux se
 and reads the screen every 10 ms:
 
 - **home**: the home screen is drawn (its runbook list is on screen);
-- **situation**: the situation line names the situation (`primary node down`).
+- **partial**: the live node's reading is on screen and the dead one is named as still being
+  asked ("no answer yet from mn1") — the first reading shows each node as it answers;
+- **situation**: the situation line names the situation (`PRIMARY NODE DOWN`).
 
 Baselines in the same run, on the same lab and at the same moment: `python -c pass` (the
 interpreter alone), and a plain `ssh` to the dead node (`ssh -o ConnectTimeout=10 root@mn1
@@ -56,12 +58,12 @@ class Screen:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def one_round(lab: Lab, audit: Path) -> tuple[float, float, str]:
+def one_round(lab: Lab, audit: Path) -> tuple[float, float | None, float, str]:
     env = {"TERM": "xterm-256color", "HAMN_AUDIT_DIR": str(audit), "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
            "HOME": os.environ.get("HOME", "/root")}
     t0 = time.perf_counter()
     screen = Screen(f"{shlex.quote(sys.executable)} -m hamn_tui --cluster {shlex.quote(str(lab.cluster_path))}", env)
-    home = situation = None
+    home = partial = situation = None
     text = ""
     try:
         while time.perf_counter() - t0 < 30:
@@ -69,6 +71,8 @@ def one_round(lab: Lab, audit: Path) -> tuple[float, float, str]:
             now = time.perf_counter() - t0
             if home is None and "pg-failover" in text:
                 home = now
+            if partial is None and "no answer yet from mn1" in text:
+                partial = now
             if "primary node down" in text.lower():
                 situation = now
                 break
@@ -77,7 +81,7 @@ def one_round(lab: Lab, audit: Path) -> tuple[float, float, str]:
         screen.close()
     if home is None or situation is None:
         raise SystemExit(f"the situation never showed within 30 s; the screen was:\n{text}")
-    return home, situation, text
+    return home, partial, situation, text
 
 
 def timed(argv: list[str]) -> float:
@@ -98,7 +102,7 @@ def main() -> None:
     audit = Path(tempfile.mkdtemp(prefix="hamn-bench-audit-"))
     ssh = ["ssh", "-F", "/dev/null", "-i", str(lab.dir / "client_ed25519"), "-o", f"UserKnownHostsFile={lab.dir / 'known_hosts'}",
            "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", f"root@{NODES['mn1']}", "true"]
-    rows: dict[str, list[float]] = {"home": [], "situation": [], "python": [], "ssh-dead": []}
+    rows: dict[str, list[float]] = {"home": [], "partial": [], "situation": [], "python": [], "ssh-dead": []}
     last = ""
     try:
         lab.up()
@@ -107,17 +111,21 @@ def main() -> None:
         for r in range(args.rounds):
             rows["python"].append(timed([sys.executable, "-c", "pass"]))
             rows["ssh-dead"].append(timed(ssh))
-            home, situation, last = one_round(lab, audit)
+            home, partial, situation, last = one_round(lab, audit)
             rows["home"].append(home)
             rows["situation"].append(situation)
-            print(f"round {r + 1}: home drawn {home:5.2f} s, situation on screen {situation:5.2f} s "
+            if partial is not None:  # the poll may miss a short-lived partial view
+                rows["partial"].append(partial)
+            print(f"round {r + 1}: home drawn {home:5.2f} s, partial {partial if partial is None else round(partial, 2)} s, "
+                  f"situation on screen {situation:5.2f} s "
                   f"(python {rows['python'][-1]:.2f} s, ssh to the dead node {rows['ssh-dead'][-1]:.2f} s)", flush=True)
     finally:
         lab.down()
         shutil.rmtree(audit, ignore_errors=True)
     print(f"\n{platform.node()} {platform.platform()} python {platform.python_version()}")
     for k, v in rows.items():
-        print(f"median {k:<10} {statistics.median(v):5.2f} s  ({' / '.join(f'{x:.2f}' for x in v)})")
+        if v:
+            print(f"median {k:<10} {statistics.median(v):5.2f} s  ({' / '.join(f'{x:.2f}' for x in v)})")
     print("\nthe last screen:\n" + last)
 
 

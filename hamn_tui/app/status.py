@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from ..cluster.model import Cluster
@@ -62,25 +62,30 @@ async def snapshot(cluster: Cluster, probes: ProbeSource, *, services: bool = Tr
 
     async def node_status(name: str, role: str) -> NodeStatus:
         st = NodeStatus(name, role, None)
-        # PostgreSQL answers on its own port even when SSH does not: always ask the database
-        r, rep = await asyncio.gather(probes.read(name, "host.reachable", {}), probes.read(name, probe, {}))
+        # PostgreSQL answers on its own port even when SSH does not: always ask the database. A
+        # standby's reading also asks its primary, so it may wait on a dead one: the host facts
+        # below do not wait for it.
+        replication = asyncio.ensure_future(probes.read(name, probe, {}))
+        r = await probes.read(name, "host.reachable", {})
         st.reachable = r.fields.get("reachable")
+        if st.reachable is True:
+            names = list(SERVICES[kind]) if services else []
+            reads = [probes.read(name, "host.service", {"service": svc}) for svc in names]
+            if cluster.service_ip is not None:
+                reads.append(probes.read(name, "host.service_ip", {"only_this_node": True}))  # never waits on the other node
+            got = await asyncio.gather(*reads)
+            for svc, s in zip(names, got):
+                st.services[svc] = s.fields.get("running")
+            if cluster.service_ip is not None:
+                st.holds_service_ip = got[-1].fields.get("holds")
+            if not replication.done() and on_node is not None:
+                on_node(replace(st, errors=["reading the database"]))  # what is known so far
+        rep = await replication
         st.replication = dict(rep.fields)
         if rep.error:
             st.errors.append(rep.error)
-        if st.reachable is not True:
-            if (r.error or "") not in (rep.error or ""):
-                st.errors.append(r.error or "no answer over ssh")
-            return done(st)
-        names = list(SERVICES[kind]) if services else []
-        reads = [probes.read(name, "host.service", {"service": svc}) for svc in names]
-        if cluster.service_ip is not None:
-            reads.append(probes.read(name, "host.service_ip", {}))
-        got = await asyncio.gather(*reads)
-        for svc, s in zip(names, got):
-            st.services[svc] = s.fields.get("running")
-        if cluster.service_ip is not None:
-            st.holds_service_ip = got[-1].fields.get("holds")
+        if st.reachable is not True and (r.error or "") not in (rep.error or ""):
+            st.errors.append(r.error or "no answer over ssh")
         return done(st)
 
     def done(st: NodeStatus) -> NodeStatus:
@@ -167,13 +172,6 @@ class StatusReader:
 
     async def read(self, on_node: Callable[[NodeStatus], None] | None = None) -> Snapshot:
         return await snapshot(self.target.cluster, self.probes(), on_node=on_node)
-
-    def prepare(self) -> None:
-        """Start connecting to the pair now (call with the event loop running): at start-up the
-        first reading then waits on connections already under way, and a dead node's ARP wait
-        (the kernel's ~3 s) starts before the screen is even drawn."""
-        self.probes()  # makes the transport
-        self._transport.prepare([n for n, node in self.target.cluster.nodes.items() if node.role in ("primary", "standby")])
 
     async def close(self) -> None:
         transport, self._transport, self._probes = self._transport, None, None

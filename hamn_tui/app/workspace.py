@@ -96,11 +96,6 @@ class Workspace:
                 if node.role in ("primary", "standby"):
                     DIALS.start(node.address, node.port, self.cluster.ssh.connect_timeout_s)
 
-    def prepare_status(self) -> None:
-        """Start connecting for the first reading (call from inside the running event loop)."""
-        if self.cluster is not None and not self.is_training:
-            self._status.prepare()
-
     # --- runbooks and runs -----------------------------------------------------------------------
     def runbooks(self) -> tuple[list[tuple[Path, Runbook]], list[str]]:
         """The runbooks for this cluster's database (all of them without a cluster), and load problems."""

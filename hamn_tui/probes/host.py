@@ -76,6 +76,8 @@ def host_probes(transport: Transport, cluster: Cluster | None, *, clock: Callabl
         holders: list[str] = []
         mine: bool | None = None
         names = [n for n in cluster.nodes if cluster.nodes[n].role in ("primary", "standby")]
+        if args.get("only_this_node"):
+            names = [node]
 
         async def addresses(name: str) -> str | None:
             try:
@@ -93,6 +95,8 @@ def host_probes(transport: Transport, cluster: Cluster | None, *, clock: Callabl
                 holders.append(name)
             if name == node:
                 mine = holds
+        if args.get("only_this_node"):
+            return Reading({"holds": mine} if mine is not None else {}, error=None if mine is not None else f"{node}: not read")
         fields: dict[str, Any] = {"holder": holders[0] if len(holders) == 1 else None}
         if mine is not None:
             fields["holds"] = mine

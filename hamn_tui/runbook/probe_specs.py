@@ -109,6 +109,8 @@ PROBES: dict[str, ProbeSpec] = {
             "host.service_ip",
             "who holds the cluster's service IP",
             {"holds": "bool: this node has the address", "holder": "node name or null"},
+            optional_args={"only_this_node": "true: ask this node alone (holds only, no holder): "
+                                             "the status reading, which must not wait on the other node"},
         ),
         ProbeSpec("host.clock", "clock skew between this node and the local machine", {"skew_s": "number of seconds"}),
         ProbeSpec(

@@ -74,8 +74,6 @@ class HamnApp(App[None]):
     def on_mount(self) -> None:
         from .screens.home import HomeScreen
 
-        if self.review_path is None:
-            self.workspace.prepare_status()  # connecting starts before the home screen is built
         if self.ansi_color:
             self.theme = "ansi-dark"  # the terminal's own palette: 16-colour consoles keep the meaning
         if self.is_training:
