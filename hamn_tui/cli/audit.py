@@ -21,17 +21,28 @@ def audit() -> None:
 @click.argument("log", type=LOG)
 @SIGNERS
 @click.option("--no-outputs", is_flag=True, help="Do not check the stored command outputs.")
-def verify(log: str, allowed_signers: str | None, no_outputs: bool) -> None:
+@click.option("--witness-keys", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+              help="Witnesses' verifier keys, one a line: say how far the log is witnessed, and by whom.")
+@click.option("--witness-copy", type=click.Path(exists=True, file_okay=False), metavar="WDIR",
+              help="A witness's state directory copied back: find runs deleted or rewritten on the console.")
+def verify(log: str, allowed_signers: str | None, no_outputs: bool, witness_keys: str | None, witness_copy: str | None) -> None:
     """Check a log strictly. Exit 0 valid and closed, 1 invalid, 3 intact but never closed.
 
     The last line is `VALID …`, `INVALID: record N: reason` or `INCOMPLETE: …`. A run that did not
     finish (closed "waiting" or "interrupted", a later segment missing) was never closed: exit 3.
+    With --witness-copy, LOG may also be the directory of all runs (a deleted run is then found).
     """
     from pathlib import Path
 
     from ..audit.verify import verify_path
 
-    report = verify_path(Path(log), Path(allowed_signers) if allowed_signers else None, outputs=not no_outputs, keep=False)
+    path = Path(log)
+    if witness_keys or witness_copy:
+        from .witness_verify import verify_witnessed
+
+        sys.exit(verify_witnessed(path, Path(allowed_signers) if allowed_signers else None, not no_outputs,
+                                  Path(witness_keys) if witness_keys else None, Path(witness_copy) if witness_copy else None))
+    report = verify_path(path, Path(allowed_signers) if allowed_signers else None, outputs=not no_outputs, keep=False)
     for note in report.notes:
         click.echo(f"note: {note}")
     click.echo(report.line)

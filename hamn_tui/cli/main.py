@@ -60,7 +60,7 @@ def write_crash(text: str) -> Path:
 
 COMMANDS = {
     "audit": "audit", "doctor": "doctor", "hadr": "hadr", "lab": "lab", "run": "run", "runbooks": "runbooks", "status": "status", "train": "train",
-    "validate": "validate",
+    "validate": "validate", "witness": "witness",
 }
 """Command name → the module of this package that defines it (a click command of the same name)."""
 

@@ -1,0 +1,62 @@
+"""The console side: send a checkpoint and its records to a witness over plain `ssh`, host-key
+checking on (StrictHostKeyChecking=yes, never off), and read its answer. The witness's account
+forces `hamn witness serve`, so the command sent is ignored there; the key is the credential."""
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .protocol import Answer, encode_add, encode_holds, parse_answer
+
+MAX_ANSWER = 64 * 1024
+
+
+@dataclass
+class SshTarget:
+    """Where a witness is: user@host, port, the key that reaches its forced command, known_hosts."""
+
+    host: str
+    user: str = "hamn-witness"
+    port: int = 22
+    identity: Path | None = None
+    known_hosts: Path | None = None
+    connect_timeout_s: int = 10
+    extra: list[str] = field(default_factory=list)
+
+    def argv(self) -> list[str]:
+        argv = ["ssh", "-T", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", f"ConnectTimeout={self.connect_timeout_s}",
+                "-p", str(self.port), "-l", self.user]
+        if self.identity is not None:
+            argv += ["-i", str(self.identity), "-o", "IdentitiesOnly=yes"]
+        if self.known_hosts is not None:
+            argv += ["-o", f"UserKnownHostsFile={self.known_hosts}"]
+        for opt in self.extra:
+            if opt.lower().replace(" ", "").startswith(("stricthostkeychecking=no", "userknownhostsfile=/dev/null", "stricthostkeychecking=off")):
+                raise ValueError(f"refusing ssh option {opt!r}: host-key checking stays on")
+            argv += ["-o", opt]
+        return argv + ["--", self.host, "hamn", "witness", "serve"]
+
+
+def exchange(target: SshTarget, request: bytes, timeout_s: float = 60.0) -> Answer:
+    """Run the witness's forced command with `request` on stdin; a failure to connect is an
+    unsuccessful Answer saying why (ssh's own last line)."""
+    try:
+        r = subprocess.run(target.argv(), input=request, capture_output=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        return Answer(False, f"no answer from {target.host} within {timeout_s:g} s")
+    except OSError as exc:
+        return Answer(False, f"cannot run ssh: {exc}")
+    if not r.stdout:
+        err = r.stderr.decode("utf-8", "replace").strip().splitlines()
+        return Answer(False, f"ssh {target.host} exited {r.returncode}: {err[-1] if err else 'no output'}")
+    return parse_answer(r.stdout[:MAX_ANSWER])
+
+
+def send(signed_checkpoint: bytes, first: int, lines: list[bytes], target: SshTarget, timeout_s: float = 60.0) -> Answer:
+    """Offer a checkpoint and records `first`… of its log to a witness; the Answer holds its cosignature."""
+    return exchange(target, encode_add(signed_checkpoint, first, lines), timeout_s)
+
+
+def holds(origin: str, target: SshTarget, timeout_s: float = 60.0) -> Answer:
+    return exchange(target, encode_holds(origin), timeout_s)
