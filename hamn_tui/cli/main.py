@@ -59,7 +59,7 @@ def write_crash(text: str) -> Path:
 
 
 COMMANDS = {
-    "audit": "audit", "doctor": "doctor", "hadr": "hadr", "lab": "lab", "run": "run", "runbooks": "runbooks", "status": "status", "train": "train",
+    "approve": "approve", "audit": "audit", "doctor": "doctor", "hadr": "hadr", "lab": "lab", "run": "run", "runbooks": "runbooks", "status": "status", "train": "train",
     "validate": "validate", "witness": "witness",
 }
 """Command name → the module of this package that defines it (a click command of the same name)."""
