@@ -132,7 +132,7 @@ class RunSession:
             signer = resolve_signer(key=req.key, cluster_key=signing.key if signing else None, principal=signing.principal if signing else None,
                                     training=target.training)
             journal = AuditWriter(previous.next_segment if previous else run_dir(directory, rb.runbook.id, run_id) / segment_name(0),
-                                  signer=signer, secrets=secrets, previous=previous.head if previous else None)
+                                  signer=signer, secrets=secrets, previous=previous.head if previous else None, group_commit=True)
         except (SigningKeyError, AuditError) as exc:
             raise SetupError(str(exc)) from None
         lock = holder = None

@@ -80,13 +80,14 @@ class BlobWriter:
             return digest, 0, False
         self.gz.close()
         self.raw.flush()
+        final = self.store.path(digest)
+        if final.exists():  # stored (and synced) before: a group step's identical outputs cost no fsync each
+            self.raw.close()
+            self.tmp.unlink(missing_ok=True)
+            return digest, self.size, False
         if self.store.fsync:
             os.fsync(self.raw.fileno())
         self.raw.close()
-        final = self.store.path(digest)
-        if final.exists():
-            self.tmp.unlink(missing_ok=True)
-            return digest, self.size, False
         os.replace(self.tmp, final)
         return digest, self.size, True
 

@@ -4,20 +4,26 @@ Write-ahead: each record is one `os.write()` of one line, made before the subscr
 so before the runner goes on; a mutating (or rollback) `command_sent` is also fsynced before
 the command starts, as are checkpoints, decisions, step ends, lock events and the run's end.
 Other records reach the disk with the next fsync (at the latest one second later, or at the
-next checkpoint). Any write or fsync error marks the log broken and raises `AuditError`: the
+next checkpoint). With `group_commit` (what a run uses), a mutating `command_sent` returns an
+awaitable instead of fsyncing inline: it completes once an fsync that started after the record
+was written has completed. The runner awaits it before it starts the command, so the order on
+disk is the same; the fsync is made in a thread, off the event loop, and shared by every node
+of a group step that starts meanwhile (one fsync for many commands, not one each). Any write or fsync error marks the log broken and raises `AuditError`: the
 run stops before anything else happens, and nothing is retried (a failed fsync may have lost
 the data it reported on).
 """
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import hashlib
 import os
 import secrets
 import socket
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Awaitable, Iterable, NoReturn
 
 from .. import __version__
 from ..settings import os_user
@@ -51,7 +57,8 @@ class AuditWriter:
     """
 
     def __init__(self, path: Path, *, signer: Signer | None = None, secrets: Iterable[str] = (), previous: dict[str, Any] | None = None,
-                 checkpoint_every: int = CHECKPOINT_EVERY, fsync: bool = True, signer_options: dict[str, Any] | None = None):
+                 checkpoint_every: int = CHECKPOINT_EVERY, fsync: bool = True, signer_options: dict[str, Any] | None = None,
+                 group_commit: bool = False):
         self.path = Path(path)
         self.sig_path = self.path.with_name(self.path.name + ".sig")
         self.signer = signer
@@ -72,6 +79,11 @@ class AuditWriter:
         self.whole = hashlib.sha512()
         self.unsynced = False
         self.last_sync = time.monotonic()
+        self.group_commit = group_commit and fsync
+        self.synced_seq = 0
+        """Records up to this count are on disk."""
+        self._pool: ThreadPoolExecutor | None = None
+        self._syncing: Future[None] | None = None
         self.captures: dict[tuple[str, str], CommandCapture] = {}
         self.closed = False
         self.broken: str | None = None
@@ -86,13 +98,13 @@ class AuditWriter:
             raise AuditError(f"{self.path} already exists: a log is never appended to after the fact (a resume starts a new segment)")
 
     # --- the subscriber ----------------------------------------------------------------------
-    def __call__(self, event: Event) -> None:
+    def __call__(self, event: Event) -> Awaitable[None] | None:
         if self.broken:
             raise AuditError(f"the audit log {self.path} could not be written ({self.broken}); nothing more may run")
         if self.closed:
             raise AuditError(f"the audit log {self.path} is closed; {event_type(event)} cannot be recorded")
         try:
-            self._handle(event)
+            return self._handle(event)
         except AuditError:
             raise
         except OSError as exc:
@@ -102,16 +114,16 @@ class AuditWriter:
         except Exception as exc:  # a bug: the log's state is unknown, so nothing more may be written
             self._fail(f"{type(exc).__name__}: {exc}")
 
-    def _fail(self, why: str) -> None:
+    def _fail(self, why: str) -> NoReturn:
         self.broken = why
         raise AuditError(f"cannot write the audit log {self.path}: {why}; stopping before anything else runs")
 
-    def _handle(self, event: Event) -> None:
+    def _handle(self, event: Event) -> Awaitable[None] | None:
         if isinstance(event, OutputChunk):
             key = (event.step_id, event.node)
             cap = self.captures.get(key) or self._capture(key)
             cap.write(event.stream, event.data)
-            return
+            return None
         if self.fd is None:
             self._open(event)
         kind, data = encode(event)
@@ -133,9 +145,12 @@ class AuditWriter:
             self._checkpoint("every")
         if isinstance(event, RunFinished):
             self._close(event.outcome, self.redactor.text(event.reason))
-            return
+            return None
+        if sync and self.group_commit and isinstance(event, CommandSent):
+            return self._synced(self.seq)
         if sync or time.monotonic() - self.last_sync >= SYNC_EVERY_S:
             self._sync()
+        return None
 
     def _capture(self, key: tuple[str, str]) -> CommandCapture:
         old = self.captures.pop(key, None)
@@ -181,7 +196,44 @@ class AuditWriter:
             if self.do_fsync:
                 _fsync(self.fd)
             self.unsynced = False
+            self.synced_seq = self.seq
             self.last_sync = time.monotonic()
+
+    async def _synced(self, upto: int) -> None:
+        """Group commit: returns once the first `upto` records are on disk, joining the fsync in
+        flight or starting one (in a thread) that covers everything written so far."""
+        while self.synced_seq < upto:
+            if self.broken:
+                raise AuditError(f"cannot write the audit log {self.path}: {self.broken}; stopping before anything else runs")
+            sync = self._syncing if self._syncing is not None else self._start_sync()
+            try:
+                await asyncio.shield(asyncio.wrap_future(sync))
+            except OSError:
+                pass  # the log is marked broken: the next turn says so
+
+    def _start_sync(self) -> Future[None]:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="hamn-audit-fsync")
+        target = self.seq
+        sync = self._syncing = self._pool.submit(_fsync, self.fd)  # type: ignore[arg-type]
+
+        def done(f: Future[None]) -> None:  # in the fsync thread: plain assignments only
+            exc = f.exception()
+            if exc is not None:
+                self.broken = self.broken or f"fsync: {getattr(exc, 'strerror', None) or exc}"
+            else:
+                self.synced_seq = max(self.synced_seq, target)
+            if self._syncing is f:
+                self._syncing = None
+
+        sync.add_done_callback(done)
+        return sync
+
+    def _wait_syncing(self) -> None:
+        """Before the file is closed: an fsync still in its thread finishes first."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     # --- opening and closing -------------------------------------------------------------------
     def _open(self, first: Event) -> None:
@@ -231,6 +283,7 @@ class AuditWriter:
 
     def _close(self, outcome: str, reason: str) -> None:
         assert self.session is not None and self.signer is not None
+        self._wait_syncing()
         self._signed("log_close", {"outcome": outcome, "reason": reason, "records": self.seq}, {"sig": self.session, "attest": self.signer})
         self._sync()
         self.closed = True
@@ -255,6 +308,7 @@ class AuditWriter:
         for cap in self.captures.values():
             cap.discard()
         self.captures.clear()
+        self._wait_syncing()
         if self.fd is None:
             return
         try:

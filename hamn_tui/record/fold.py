@@ -35,6 +35,36 @@ class RunState:
     """Whether a command of that step was sent (its outcome is then unknown)."""
 
 
+NODE_STATES = ("running", "done", "failed", "unknown")
+
+
+def node_outcome(ending: str, exit_status: int | None) -> str:
+    """A node's outcome in a group step, as its transport reported it: exit 0 is done, a lost
+    sight of the command (timeout, lost, cancelled) is unknown, anything else failed. Read from
+    the events alone, so a live run and its review count the same."""
+    if ending == "exited":
+        return "done" if exit_status == 0 else "failed"
+    if ending in ("timeout", "lost", "cancelled"):
+        return "unknown"
+    return "failed"
+
+
+@dataclass(frozen=True)
+class NodeTally:
+    """A group step's nodes at a glance: how many in each state, and which need a look."""
+
+    total: int
+    running: int
+    done: int
+    failed: int
+    unknown: int
+    waiting: int
+    """Nodes of the group not reached yet (known only while the run's plan is at hand, 0 in a review)."""
+    failed_nodes: tuple[str, ...]
+    unknown_nodes: tuple[str, ...]
+    running_nodes: tuple[str, ...]
+
+
 @dataclass
 class CommandRow:
     node: str
@@ -81,10 +111,27 @@ class StepRow:
     answers: list[str] = field(default_factory=list)
     choice: str | None = None
     nodes: list[str] = field(default_factory=list)
+    targets: tuple[str, ...] = ()
+    """A group step's nodes as planned (the group's members), so nodes not reached yet count as waiting."""
+    node_states: dict[str, str] = field(default_factory=dict)
+    """A group step's latest attempt, per node: running, done, failed or unknown (`node_outcome`)."""
 
     @property
     def mark(self) -> str:
         return MARKS.get(self.status, "?")
+
+    @property
+    def is_group(self) -> bool:
+        """The step fans out to a group of nodes (`node = "@group"`)."""
+        return self.node.startswith("@") or bool(self.targets)
+
+    def tally(self) -> NodeTally:
+        by: dict[str, list[str]] = {state: [] for state in NODE_STATES}
+        for node, state in self.node_states.items():
+            by[state].append(node)
+        waiting = sum(1 for n in self.targets if n not in self.node_states)
+        return NodeTally(len(self.node_states) + waiting, len(by["running"]), len(by["done"]), len(by["failed"]), len(by["unknown"]), waiting,
+                         tuple(by["failed"]), tuple(by["unknown"]), tuple(by["running"]))
 
 
 class RunFold:
@@ -150,6 +197,7 @@ class RunFold:
             row.node = self.roles.get(event.node, event.node)
             row.role = event.node if row.node != event.node else ""
             row.status, row.reason = "running", ""
+            row.node_states = {}  # a new attempt (a retry runs on every node again)
             self.current = sid
         elif isinstance(event, ev.StepSkipped):
             row.status, row.reason = "skipped", event.reason
@@ -166,7 +214,11 @@ class RunFold:
             row.commands.append(CommandRow(event.node, event.user, event.command, event.mutating, event.rollback))
             if event.node not in row.nodes:
                 row.nodes.append(event.node)
+            if not event.rollback:
+                row.node_states[event.node] = "running"
         elif isinstance(event, ev.CommandFinished):
+            if not event.rollback:
+                row.node_states[event.node] = node_outcome(event.ending, event.exit_status)
             for cmd in reversed(row.commands):
                 if cmd.node == event.node and cmd.ending == "running":
                     cmd.ending, cmd.exit_status, cmd.error = event.ending, event.exit_status, event.error

@@ -22,6 +22,10 @@ class Service:
     running: bool = False
     enabled: bool = False
     pid: int = 0
+    fails: str = ""
+    """Why it cannot start ('' : it starts) — a scenario's `fail_service`."""
+    stop_s: float = 0.0
+    """Virtual seconds a stop takes (a wedged daemon) — a scenario's `hang_service`."""
 
 
 @dataclass
@@ -64,6 +68,8 @@ class SimCluster:
         self.service_ip = service_ip
         self.service_prefix = service_prefix
         self.nodes: dict[str, SimNode] = {}
+        self._mns: list[SimNode] = []
+        """The management nodes, kept as they are added: read every tick, so not rescanned (a site may have hundreds of nodes)."""
         self.cuts: set[frozenset[str]] = set()
         self.console_cut: set[str] = set()
         self.history: list[tuple[int, str]] = []
@@ -75,12 +81,14 @@ class SimCluster:
     # --- lookups -------------------------------------------------------------------------------
     def add(self, node: SimNode) -> SimNode:
         self.nodes[node.name] = node
+        if node.kind == MN:
+            self._mns = [n for n in self.nodes.values() if n.kind == MN]
         if not node.persistent_hostname:
             node.persistent_hostname = node.hostname
         return node
 
     def mns(self) -> list[SimNode]:
-        return [n for n in self.nodes.values() if n.kind == MN]
+        return list(self._mns)
 
     def resolve(self, host: str | None) -> SimNode | None:
         """A host name or address as another node (or DB2's HADR_REMOTE_HOST) would resolve it."""
@@ -133,7 +141,13 @@ class SimCluster:
         return None
 
     def applications(self, mn: SimNode) -> list[str]:
+        if not self.usable(mn):  # nothing connects to it: no need to ask every node
+            return []
         return [n.name for n in self.nodes.values() if self.xcatd_db(n) is mn]
+
+    def in_use(self, mn: SimNode) -> bool:
+        """Any xcatd connected to its database (what a tick asks: stops at the first)."""
+        return self.usable(mn) and any(self.xcatd_db(n) is mn for n in self.nodes.values())
 
     def settle(self) -> None:
         """An implicitly activated database deactivates when its last connection ends."""
@@ -141,7 +155,7 @@ class SimCluster:
 
         for n in self.mns():
             db = n.db
-            if db is not None and db.active and not db.explicit and not db.starting and not self.applications(n):
+            if db is not None and db.active and not db.explicit and not db.starting and not self.in_use(n):
                 shutdown(self, n, clean=True, quiet=True)
                 self.note(f"{n.name}: last connection gone: {db.name} deactivated (it was activated by a connection)")
 

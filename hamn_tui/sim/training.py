@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..cluster.loader import load_cluster
+from ..cluster.model import Cluster
 from ..record.events import Answered, CommandSent, Event, RunStarted, StepFinished, StepStarted
 from . import actions
 from .build import build
@@ -20,17 +21,29 @@ from .clock import VirtualClock
 from .errors import ScenarioError
 from .scenario import Action, Fault, Scenario, load_scenario
 from .shell import Shell
+from .site import grown
 from .transport import SimTransport
 
 CLUSTER_FILE = Path(__file__).with_name("training_cluster.toml")
 ON_EVENT = {"start": StepStarted, "command": CommandSent, "answer": Answered, "finish": StepFinished}
 
 
+def on_platform(cluster: Cluster, platform: str | None) -> Cluster:
+    """The cluster with every node on `platform` (None: unchanged)."""
+    if platform is None:
+        return cluster
+    nodes = {name: n.model_copy(update={"platform": platform}) for name, n in cluster.nodes.items()}
+    return cluster.model_copy(update={"nodes": nodes})
+
+
 class Training:
-    def __init__(self, scenario: str = "healthy", *, seed: int = 0, db2_level: str | None = None):
+    def __init__(self, scenario: str = "healthy", *, seed: int = 0, db2_level: str | None = None, platform: str | None = None):
+        """`platform`: every node of the training cluster runs that operating system ("aix":
+        SRC, ifconfig aliases and mktcpip instead of service and ip; default: the cluster file's)."""
         self.cluster_path = CLUSTER_FILE
-        self.cluster = load_cluster(CLUSTER_FILE)
-        self.scenario: Scenario = load_scenario(scenario, list(self.cluster.nodes))
+        base = load_cluster(CLUSTER_FILE)
+        self.scenario: Scenario = load_scenario(scenario, list(base.nodes))
+        self.cluster = on_platform(grown(base, self.scenario.site.service_nodes), platform)
         self.seed = seed
         self.vclock = VirtualClock()
         meta, db2 = self.scenario.scenario, self.scenario.db2
@@ -103,7 +116,9 @@ class Training:
             actions.advance(sim, a.seconds or 0.0)
         elif a.action == "power_on":
             actions.power_on(sim, node, a.boot_s if a.boot_s is not None else actions.BOOT_S)  # type: ignore[arg-type]
-        elif a.action in ("start_service", "stop_service"):
+        elif a.action in ("start_service", "stop_service", "fail_service"):
             actions.ACTIONS[a.action](sim, node, a.service)
+        elif a.action == "hang_service":
+            actions.hang_service(sim, node, a.service, a.seconds or 0.0)  # type: ignore[arg-type]
         else:
             actions.ACTIONS[a.action](sim, node)

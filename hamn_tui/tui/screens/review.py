@@ -26,6 +26,7 @@ from ..modals import TextModal
 from ...app.plan import plan
 from ...record.fold import RunFold
 from ..widgets.output_pane import OutputPane, PaneKeys
+from ..widgets.fanout_progress import FanoutProgress
 from ..widgets.step_detail import StepDetail
 from ..widgets.step_list import StepList
 
@@ -59,6 +60,7 @@ class ReviewScreen(PaneKeys, Screen[None]):
             yield StepList(id="steps")
             with Vertical(id="review-right"):
                 yield StepDetail(id="detail")
+                yield FanoutProgress(id="fanout")
                 yield OutputPane(id="output")
         yield Footer()
 
@@ -105,6 +107,7 @@ class ReviewScreen(PaneKeys, Screen[None]):
         sid = self.query_one(StepList).selected_id
         row = self.model.steps.get(sid or "")
         self.query_one(StepDetail).show(row)
+        self.query_one(FanoutProgress).show(row)
         if sid is None or row is None:
             return
         pane = self.query_one(OutputPane)

@@ -21,12 +21,14 @@ from textual.widgets import Footer, Static
 
 from ...app.controller import FAILURES, RunController
 from ...record import events as ev
+from ...record.fold import StepRow
 from ...record.questions import Answer, Question
 from ...textsafe import neutralise as safe, reflow
 from ..bridge import EngineEvent, EventRelay, QuestionPending, RunEnded, TuiOperator
 from ..commands import bindings
 from ..modals import ChoiceModal, ConfirmModal, ReasonModal, TextModal, TypedConfirmModal
 from ..output_feed import OutputFeed
+from ..widgets.fanout_progress import FanoutProgress
 from ..widgets.output_pane import OutputPane, PaneKeys
 from ..widgets.status_panel import StatusPanel
 from ..widgets.step_detail import check_lines, describe
@@ -84,6 +86,7 @@ class RunScreen(PaneKeys, Screen[None]):
         self.runbook_id = runbook_id
         self.sets, self.roles, self.dry_run = sets, roles, dry_run
         self._ctl: RunController | None = None
+        self._detail_due = False
 
     @property
     def hamn(self) -> HamnApp:
@@ -102,6 +105,7 @@ class RunScreen(PaneKeys, Screen[None]):
             yield StepList(id="steps")
             with Vertical(id="run-right"):
                 yield StepDetail(id="detail")
+                yield FanoutProgress(id="fanout")
                 yield OutputPane(id="output")
         yield Static(id="decision")
         yield Footer()
@@ -200,9 +204,25 @@ class RunScreen(PaneKeys, Screen[None]):
     def _show_selected(self) -> None:
         sid = self.query_one(StepList).selected_id
         row = self.ctl.model.steps.get(sid or "")
-        self.query_one(StepDetail).show(row)
+        self._show_row(row)
         if sid:
             self.query_one(OutputPane).show_step(sid)
+
+    def _show_row(self, row: StepRow | None) -> None:
+        self._detail_due = False
+        self.query_one(StepDetail).show(row)
+        self.query_one(FanoutProgress).show(row)
+
+    def _detail_soon(self) -> None:
+        """Redraw the selected step once the events already queued are folded: a group step over
+        hundreds of nodes sends a burst of them, and one redraw per burst is enough."""
+        if not self._detail_due:
+            self._detail_due = True
+            self.call_later(self._detail_now)
+
+    def _detail_now(self) -> None:
+        if self._detail_due:
+            self._show_row(self.ctl.model.steps.get(self.query_one(StepList).selected_id or ""))
 
     # --- starting --------------------------------------------------------------------------------
     def _offer_resume(self) -> None:
@@ -276,7 +296,7 @@ class RunScreen(PaneKeys, Screen[None]):
             if isinstance(event, ev.StepStarted) and steps.follow_running:
                 steps.select_step(sid)
             if steps.selected_id == sid:
-                self.query_one(StepDetail).show(model.steps[sid])
+                self._detail_soon()
         if isinstance(event, (ev.StepStarted, ev.StepFinished, ev.StepSkipped, ev.RunFinished)):
             self._header()
             self._decision()

@@ -11,7 +11,9 @@ One node at a time, with a node strip in the header (`[` / `]` cycle) rather tha
 interleaved with a "node | " prefix: at an 80x24 console the prefix costs 8-12 of 78 columns
 on every line, and the interleaved output of a group step (db2 on two hosts, say) is hard to
 read when the operator needs to compare or follow one host. A node that printed something the
-operator has not looked at is starred in the strip. With one node the strip is only its name.
+operator has not looked at is starred in the strip. With one node the strip is only its name;
+past `STRIP_MAX` nodes (a group step over a large site) the header names the shown node, its
+place among them and how many have unseen output, instead of a strip that could not fit.
 
 Following: while the view is at the bottom, new lines scroll it. Scrolling up freezes the view:
 the `Log` is not written at all (so pruning to `max_lines` cannot shift the lines being read),
@@ -40,6 +42,8 @@ if TYPE_CHECKING:
     from ..output_feed import OutputFeed
 
 DEFAULT_MAX_LINES = 20_000
+STRIP_MAX = 8
+"""Up to this many nodes the header shows them all as a strip; past it, the shown node and its place."""
 
 
 class _View:
@@ -394,6 +398,14 @@ class OutputPane(Widget):
         nodes = self.nodes()
         if len(nodes) == 1:
             text.append(f"  {nodes[0]}")
+        elif len(nodes) > STRIP_MAX:  # a large group step: where we are among its nodes, not a strip of hundreds
+            views = self._steps[self._step]
+            at = nodes.index(self._node) + 1 if self._node in views else 0
+            unseen = sum(1 for v in views.values() if v.unseen)
+            text.append("  ")
+            text.append(f"[{self._node}]", style="reverse bold")
+            text.append(f" {at} of {len(nodes)} nodes with output" + (f", {unseen} not looked at" if unseen else "") + " ")
+            text.append("([ ] node)", style="dim")
         elif nodes:
             text.append("  ")
             views = self._steps[self._step]

@@ -11,12 +11,24 @@ from textual.widgets import Static
 
 from ...record.events import CheckOutcome
 from ...textsafe import neutralise as safe
-from ...record.fold import StepRow
+from ...record.fold import CommandRow, StepRow
 
 VERDICT = {"pass": ("ok", "green"), "fail": ("FAIL", "bold red"), "unknown": ("UNKNOWN", "bold magenta")}
 
 
-def check_lines(outcomes: Iterable[CheckOutcome], phase: str = "") -> Text:
+MANY = 12
+"""Past this many nodes (a group step), the detail lists only what did not pass or end well, up to this many."""
+
+
+def check_lines(outcomes: Iterable[CheckOutcome], phase: str = "", limit: int = MANY) -> Text:
+    """One line per check; past `limit` outcomes (a check on every node of a large group), only
+    those that did not pass, up to `limit`, and a count of the rest."""
+    outcomes = list(outcomes)
+    hidden = ""
+    if len(outcomes) > limit:
+        bad = [o for o in outcomes if o.verdict != "pass"]
+        hidden = f"  … and {len(outcomes) - len(bad)} ok" + (f", {len(bad) - limit} more not ok" if len(bad) > limit else "") + "\n"
+        outcomes = bad[:limit]
     t = Text()
     for o in outcomes:
         mark, style = VERDICT.get(o.verdict, ("?", "magenta"))
@@ -29,7 +41,32 @@ def check_lines(outcomes: Iterable[CheckOutcome], phase: str = "") -> Text:
         t.append("\n")
         if o.why and o.verdict != "pass":
             t.append(f"      why it matters: {safe(o.why)}\n", style="italic")
+    if hidden:
+        t.append(hidden, style="dim")
     return t
+
+
+def _ended_badly(c: CommandRow) -> bool:
+    return c.ending not in ("running", "exited") or c.exit_status not in (0, None)
+
+
+def _command_lines(t: Text, row: StepRow) -> None:
+    """Each command with its result; for a large group step each command once, then only the
+    nodes where it did not end well (the fan-out line above the output counts them all)."""
+    shown = row.commands
+    many = len({c.node for c in shown}) > MANY
+    if many:
+        for text in dict.fromkeys(c.command for c in shown):
+            t.append(safe(f"{row.node}$ "), style="bold cyan")
+            t.append(safe(text) + "\n")
+        shown = [c for c in shown if _ended_badly(c)]
+    for c in shown[:MANY] if many else shown:
+        who = f" as {c.user}" if c.user else ""
+        t.append(safe(f"{'rollback ' if c.rollback else ''}{c.node}{who}$ "), style="bold cyan")
+        t.append(safe(c.command))
+        t.append(f"  → {safe(c.result())}\n", style="red" if _ended_badly(c) else "green")
+    if many and len(shown) > MANY:
+        t.append(f"  … and {len(shown) - MANY} more that did not end well\n", style="bold")
 
 
 def describe(row: StepRow) -> Text:
@@ -41,18 +78,15 @@ def describe(row: StepRow) -> Text:
     t.append("\n")
     node, user = row.node, row.user
     if row.commands:  # what actually ran (a review has no context to resolve the template)
-        node = ", ".join(dict.fromkeys(c.node for c in row.commands if not c.rollback)) or node
+        ran = list(dict.fromkeys(c.node for c in row.commands if not c.rollback))
+        node = (", ".join(ran) if len(ran) <= MANY else f"{len(ran)} nodes of {row.node}") or node
         user = row.commands[0].user
     if row.role and node == row.node:
         node = f"{node} ({row.role})"
     where = f"on {node}" + (f" as {user}" if user else "") + f"  ({row.kind})"
     t.append(safe(where) + "\n", style="cyan")
     if row.commands:
-        for c in row.commands:
-            who = f" as {c.user}" if c.user else ""
-            t.append(safe(f"{'rollback ' if c.rollback else ''}{c.node}{who}$ "), style="bold cyan")
-            t.append(safe(c.command))
-            t.append(f"  → {safe(c.result())}\n", style="red" if c.ending not in ("running", "exited") or c.exit_status not in (0, None) else "green")
+        _command_lines(t, row)
     elif row.planned:
         for cmd in row.planned:
             t.append(f"{safe(row.node)}$ ", style="bold cyan")
