@@ -137,6 +137,9 @@ class _Pair:
             return Situation("not_set_up", f"{mn1.name} and {mn2.name} run plain databases: no HADR pair",
                              tuple(self.fact(n, "role") for n in self.nodes),
                              (Recommendation("db2-hadr-setup", "back up, restore on the standby, configure and start HADR"),))
+        alone = self.primary_alone() if self.db2 else None
+        if alone is not None:
+            return alone
         return self.unknown("no node reads as primary or standby")
 
     def unknown(self, why: str) -> Situation:
@@ -201,6 +204,25 @@ class _Pair:
         return Situation("standby_lost", f"{p.name} is primary without a standby: {reason}" + (" (after a failover)" if switched else ""),
                          (self.fact(p, "role"), self.fact(p, "state" if self.db2 else "streaming_standbys"), self.reach(s), self.fact(s, "role")),
                          (rec,), tuple(avoid))
+
+    def primary_alone(self) -> Situation | None:
+        """One node does not answer; the other answers, holds the service IP (it is the primary, or took
+        over) and its database is down: an HADR primary without its standby does not start (SQL1768N
+        reason 7) — the event-primary-alone runbook."""
+        gone = [n for n in self.nodes if n.reachable is False]
+        if len(gone) != 1:
+            return None
+        s = gone[0]
+        p = self.other(s)
+        if not (self.database_down(p) and p.holds_service_ip is True):
+            return None
+        return Situation("primary_database_down",
+                         f"{p.name} holds the service IP but its database is down, and {s.name} does not answer: "
+                         "an HADR primary without its standby does not start (SQL1768N reason 7)",
+                         (self.reach(s), self.reach(p), self.fact(p, "activated"), f"{p.name}: holds the service IP = True"),
+                         (Recommendation("event-primary-alone", f"start {p.name}'s database BY FORCE with {s.name} fenced, or STOP HADR",
+                                         {"primary": p.name, "standby": s.name}),),
+                         (f"do not start {p.name} AS PRIMARY BY FORCE before {s.name} is proven down and fenced: two primaries",))
 
     def standby_alone(self, s: NodeStatus) -> Situation:
         p = self.other(s)

@@ -96,6 +96,11 @@ class Channel:
     partner_replay_pos: int | None = None
     partner_replay_time: int | None = None
     gap_avg: int = 0
+    linked_at: int = 0
+    """When the connection was made (HADR_CONNECT_STATUS_TIME while CONNECTED)."""
+    congested_since: int | None = None
+    """This side cannot send although the socket is alive (a scenario's `congest_hadr`): HADR_CONNECT_STATUS =
+    CONGESTED since then (facts §2.4; IBM Db2 HADR wiki, HADR Monitoring)."""
 
 
 @dataclass
@@ -132,6 +137,8 @@ class Database:
     hadr: Channel | None = None
     alt_server: tuple[str, str] | None = None
     forced_takeover_at: float | None = None
+    takeover_breaks: bool = False
+    """The next graceful takeover involving this database fails half-way (a scenario's `takeover_fails_halfway`)."""
 
     @property
     def end(self) -> int:

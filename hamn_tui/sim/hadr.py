@@ -10,7 +10,17 @@ Every operation returns the CLP message DB2 would print. The transitions:
 * lost while in PEER with a peer window (SYNC/NEARSYNC): DISCONNECTED_PEER until
   PEER_WINDOW_END = last message + HADR_PEER_WINDOW, the primary blocking its commits; then the
   standby reports REMOTE_CATCHUP_PENDING and the primary DISCONNECTED (and writes alone);
-* a clean deactivate never opens the peer window.
+* a clean deactivate never opens the peer window;
+* PEER_WINDOW_END is set from the primary's clock and a node compares it with its own: a clock
+  skew between the nodes (a scenario's `clock_skew_s`) reaches the peer-window check exactly as
+  it does in DB2 (IBM Db2 HADR wiki, HADR Config: "Primary-standby Clock Synchronization");
+* a congested connection (CONGESTED: the socket is alive, one side cannot send) ships no log, and
+  in SYNC/NEARSYNC PEER the primary's commits wait for it (facts §2.4; HADR wiki, HADR Monitoring);
+* a graceful takeover can fail half-way: the old primary has become a standby when the
+  connection goes silent, the old standby waits HADR_TIMEOUT and stays a standby — two standbys,
+  never two primaries (HADR wiki, HADR Takeover: "How to recover from failed takeover").
+
+Each message comes from messages.py, which names its documented source.
 """
 from __future__ import annotations
 
@@ -24,6 +34,12 @@ if TYPE_CHECKING:
 
 REMOTE_CATCHUP_BYTES_PER_S = 32 * 1024 * 1024
 TAKEOVER_CLOCK_MARGIN_S = 5
+"""TAKEOVER ... PEER WINDOW ONLY needs the standby's clock 5 s before PEER_WINDOW_END (m.HADR_WIKI_CONFIG)."""
+
+
+def clock_of(n: "SimNode", t: float) -> float:
+    """Virtual time `t` as the node's own clock shows it (its scenario clock skew added)."""
+    return t + n.clock_skew_s
 
 
 def partner_of(c: "SimCluster", node: "SimNode") -> "SimNode | None":
@@ -69,7 +85,7 @@ def tick(c: "SimCluster", T: int) -> None:
         _detect(c, n, T)
     c.settle()
     for n in mns:
-        if c.usable(n) and c.applications(n) and not c.writes_blocked(n):
+        if c.in_use(n) and not c.writes_blocked(n) and not congestion_blocks(c, n):
             c.append(n)
     for n in mns:
         if _hadr_up(n) and n.db.cfg.role == "STANDBY" and not n.db.hadr.linked:  # type: ignore[union-attr]
@@ -99,7 +115,7 @@ def _detect(c: "SimCluster", n: "SimNode", T: int) -> None:
         if not silent or (ch.last_recv is not None and T - ch.last_recv >= db.runtime.timeout_s):
             lose(c, n, T, clean=False)
         return
-    if ch.state == "DISCONNECTED_PEER" and ch.peer_window_end is not None and T >= ch.peer_window_end:
+    if ch.state == "DISCONNECTED_PEER" and ch.peer_window_end is not None and clock_of(n, T) >= ch.peer_window_end:
         _set_state(c, n, "REMOTE_CATCHUP_PENDING" if db.cfg.role == "STANDBY" else "DISCONNECTED")
 
 
@@ -112,8 +128,10 @@ def lose(c: "SimCluster", n: "SimNode", T: int, *, clean: bool) -> None:
     ch.linked = False
     ch.connect_status = "DISCONNECTED"
     ch.connect_time = T
-    window_end = (ch.last_recv if ch.last_recv is not None else T) + rt.peer_window_s
-    if was_peer and not clean and rt.peer_window_s > 0 and rt.syncmode in ("SYNC", "NEARSYNC") and window_end > T:
+    ch.congested_since = None
+    # the window end last set by the primary's clock (frozen on the standby), against this node's own clock
+    window_end = ch.peer_window_end if ch.peer_window_end is not None else (ch.last_recv if ch.last_recv is not None else T) + rt.peer_window_s
+    if was_peer and not clean and rt.peer_window_s > 0 and rt.syncmode in ("SYNC", "NEARSYNC") and window_end > clock_of(n, T):
         ch.peer_window_end = window_end
         _set_state(c, n, "DISCONNECTED_PEER")
     else:
@@ -135,7 +153,9 @@ def _connect(c: "SimCluster", s: "SimNode", T: int) -> None:
         return
     for node, other in ((p, s), (s, p)):
         ch = node.db.hadr  # type: ignore[union-attr]
+        assert ch is not None
         ch.partner, ch.linked, ch.connect_status, ch.connect_time, ch.last_recv = other.name, True, "CONNECTED", T, T
+        ch.linked_at, ch.congested_since = T, None
         ch.peer_window_end = None
         _set_state(c, node, "REMOTE_CATCHUP")
     _exchange(c, p, s, T)
@@ -148,6 +168,9 @@ def _flow(c: "SimCluster", p: "SimNode", T: int) -> None:
     pdb, sdb = p.db, s.db
     assert pdb and sdb and sdb.hadr and pdb.runtime
     before = sdb.end
+    if congested(c, p):
+        _exchange(c, p, s, T)  # heartbeats still pass; log data does not
+        return
     target = pdb.end if sdb.hadr.state == "PEER" else min(pdb.end, sdb.end + REMOTE_CATCHUP_BYTES_PER_S)
     upto = max(pdb.index_of(target), min(len(sdb.log) + 1, len(pdb.log)))  # at least one record per tick
     sdb.log.extend(pdb.log[len(sdb.log): upto])
@@ -163,12 +186,15 @@ def _exchange(c: "SimCluster", p: "SimNode", s: "SimNode", T: int) -> None:
     pdb, sdb = p.db, s.db
     assert pdb and sdb and pdb.hadr and sdb.hadr and pdb.runtime
     gap = max(0, pdb.end - sdb.end)
+    pw = pdb.runtime.peer_window_s
+    # PEER_WINDOW_END is the primary's clock plus the window; the standby receives it as is (m.HADR_WIKI_CONFIG)
+    window_end = int(clock_of(p, T)) + pw
     for ch in (pdb.hadr, sdb.hadr):
         ch.last_recv = T
-        ch.connect_status = "CONNECTED"
+        ch.connect_status = "CONGESTED" if ch.congested_since is not None else "CONNECTED"
+        ch.connect_time = ch.congested_since if ch.congested_since is not None else ch.linked_at
         ch.gap_avg = (ch.gap_avg * 3 + gap) // 4
-        pw = pdb.runtime.peer_window_s
-        ch.peer_window_end = T + pw if ch.state == "PEER" and pw > 0 and pdb.runtime.syncmode in ("SYNC", "NEARSYNC") else None
+        ch.peer_window_end = window_end if ch.state == "PEER" and pw > 0 and pdb.runtime.syncmode in ("SYNC", "NEARSYNC") else None
     sdb.hadr.partner_pos, sdb.hadr.partner_time = pdb.end, pdb.time_at(pdb.end)
     pdb.hadr.partner_pos, pdb.hadr.partner_time = sdb.end, sdb.time_at(sdb.end)
     pdb.hadr.partner_replay_pos, pdb.hadr.partner_replay_time = sdb.replay_pos, sdb.time_at(sdb.replay_pos)
@@ -219,7 +245,12 @@ def _config_problem(c: "SimCluster", n: "SimNode") -> m.Msg | None:
 
 
 def activate(c: "SimCluster", n: "SimNode", command: str = "ACTIVATE DATABASE", *, explicit: bool = True) -> m.Msg:
-    """ACTIVATE DATABASE (explicit), or the implicit activation by a client's first connection."""
+    """ACTIVATE DATABASE (explicit), or the activation by a client's first connection (`explicit=False`).
+
+    A connection that starts an HADR primary is an explicit activation all the same: the database does
+    not stop when its last client disconnects (m.HADR_WIKI_COMMANDS: "Once an HADR primary or standby
+    database is started (by any means), database activation flag is set").
+    """
     if not n.instance_up:
         return m.SQL1032N
     db = n.db
@@ -236,27 +267,52 @@ def activate(c: "SimCluster", n: "SimNode", command: str = "ACTIVATE DATABASE", 
     if db.cfg.backup_pending:
         return m.sql1116n(db.name)
     if db.cfg.role == "PRIMARY":
-        return _start_primary(c, n, by_force=False, command=command, explicit=explicit)
+        return _start_primary(c, n, by_force=False, command=command, explicit=True)
     db.active, db.explicit, db.activated_at, db.runtime, db.hadr = True, explicit, c.clock.now(), None, None
     c.note(f"{n.name}: database activated")
     return m.ok(command)
 
 
+def wait_for_activation(c: "SimCluster", n: "SimNode") -> m.Msg | None:
+    """A connection that arrives while the primary is being activated (waiting for its standby).
+
+    DB2 makes it wait while the database is started (m.ACTIVATE_DB: "the application must wait while the
+    database manager starts the required database"); that start either sees the standby connect or fails
+    after HADR_TIMEOUT with SQL1768N reason 7. The connection gets that outcome: None (the database is up)
+    or SQL1768N reason 7. No source documents a different answer for the waiting connection, so the
+    documented outcome of the activation it waited for is the one given.
+    """
+    db = n.db
+    assert db is not None and db.runtime is not None
+    deadline = db.activated_at + db.runtime.timeout_s
+    while db.starting and db.hadr is not None and not db.hadr.linked and c.clock.now() < deadline:
+        c.clock.advance(1)
+    if db.active and db.hadr is not None and (db.hadr.linked or not db.starting):
+        return None
+    return m.sql1768n(7)
+
+
 def start_hadr(c: "SimCluster", n: "SimNode", as_role: str, by_force: bool) -> m.Msg:
+    """START HADR, following the behaviour table of the START HADR command (m.START_HADR)."""
     if not n.instance_up:
         return m.SQL1032N
     db = n.db
     assert db is not None
     if as_role == "STANDBY":
         if db.active:
-            return m.SQL1777N if db.cfg.role == "STANDBY" else m.not_simulated(f"START HADR AS STANDBY on an active {db.cfg.role} database")
+            if db.cfg.role == "STANDBY":
+                return m.SQL1777N
+            return m.refused(f"START HADR AS STANDBY needs the database offline; it is an active {db.cfg.role} database "
+                             "(\"Error message returned\")", m.START_HADR)
         if db.cfg.role == "STANDARD" and not db.cfg.rollforward_pending:
-            return m.sql1767n(1)
+            return m.refused("START HADR AS STANDBY starts a standard database only in rollforward-pending mode "
+                             "(after a restore or STOP HADR on a standby); otherwise \"an error is returned\"", m.START_HADR)
         problem = _config_problem(c, n)
         if problem:
             return problem
         db.cfg.role = "STANDBY"
         _open(c, n, "LOCAL_CATCHUP")
+        c.diag(n, "Event", "sqeDBMgr::StartUsingLocalDatabase", m.DIAG_START_STANDBY)
         c.note(f"{n.name}: START HADR AS STANDBY")
         return m.ok("START HADR ON DATABASE")
     if db.active and db.cfg.role == "PRIMARY":
@@ -274,12 +330,15 @@ def start_hadr(c: "SimCluster", n: "SimNode", as_role: str, by_force: bool) -> m
 
 
 def _start_primary(c: "SimCluster", n: "SimNode", *, by_force: bool, command: str, explicit: bool = True) -> m.Msg:
-    """Waits up to HADR_TIMEOUT for the standby (split-brain guard) unless BY FORCE (facts §4, §5.3)."""
+    """Waits up to HADR_TIMEOUT for the standby (split-brain guard) unless BY FORCE (facts §4, §5.3;
+    m.START_HADR: "If the primary database cannot connect to the HADR standby database within the time
+    specified by the hadr_timeout database configuration parameter, the primary will not start")."""
     db = n.db
     assert db is not None
     partner = partner_of(c, n)
     if not by_force and partner is not None and c.talks(n, partner) and partner.instance_up and partner.db \
             and partner.db.active and partner.db.cfg.role == "PRIMARY":
+        # source: none for the db2diag text — hamn's own summary of facts §5.3 (SQL1776N RC 6: the standby took over)
         c.diag(n, "Error", "hdrStartPrimary", "The peer database has taken over as HADR primary. This database must be "
                "reintegrated as a standby (START HADR AS STANDBY). SQL1776N reason code 6.")
         c.note(f"{n.name}: refused to start as primary: {partner.name} is primary (SQL1776N RC 6)")
@@ -293,8 +352,11 @@ def _start_primary(c: "SimCluster", n: "SimNode", *, by_force: bool, command: st
     else:
         _open(c, n, "DISCONNECTED", explicit)
     if by_force:
+        c.diag(n, "Event", "sqeDBMgr::StartUsingLocalDatabase", m.DIAG_START_PRIMARY_FORCE)
         c.note(f"{n.name}: started as HADR primary BY FORCE (no standby check)")
         return m.ok(command)
+    if command.startswith("START HADR"):
+        c.diag(n, "Event", "sqeDBMgr::StartUsingLocalDatabase", m.DIAG_START_PRIMARY)
     db.starting = True
     assert db.runtime is not None
     deadline = c.clock.now() + db.runtime.timeout_s
@@ -317,6 +379,9 @@ def _start_primary(c: "SimCluster", n: "SimNode", *, by_force: bool, command: st
 
 
 def deactivate(c: "SimCluster", n: "SimNode") -> m.Msg:
+    """DEACTIVATE DATABASE. With applications still connected DB2 answers SQL1495W: the deactivation
+    succeeds — the explicit activation ends — but the database stays up for those applications and stops
+    when the last of them disconnects (m.DEACTIVATE_DB; `SimCluster.settle` then stops it)."""
     if not n.instance_up:
         return m.SQL1032N
     db = n.db
@@ -324,18 +389,24 @@ def deactivate(c: "SimCluster", n: "SimNode") -> m.Msg:
     if not db.active:
         return m.SQL1496W
     if c.applications(n):
+        db.explicit = False
+        c.note(f"{n.name}: DEACTIVATE with connections: {db.name} stops when its last application disconnects (SQL1495W)")
         return m.SQL1495W
     shutdown(c, n, clean=True)
     return m.ok("DEACTIVATE DATABASE")
 
 
 def stop_hadr(c: "SimCluster", n: "SimNode") -> m.Msg:
+    """STOP HADR (facts §5.4; m.HADR_WIKI_COMMANDS): a primary becomes STANDARD and stays as it was
+    (online or not); a standby must be inactive (SQL1769N reason 2) and becomes STANDARD, rollforward pending."""
     if not n.instance_up:
         return m.SQL1032N
     db = n.db
     assert db is not None
     if db.cfg.role == "STANDARD":
-        return m.sql1769n(1)
+        return m.refused("STOP HADR on a database that is not an HADR database", m.FACTS + " §6 SQL1769N (RC 1 [R], not verified)",
+                         message="SQL1769N (Stop HADR cannot complete)")
+    c.diag(n, "Event", "sqeDBMgr::StartUsingLocalDatabase", m.DIAG_STOP_HADR)
     if db.cfg.role == "STANDBY":
         if db.active:
             return m.sql1769n(2)
@@ -359,35 +430,46 @@ def takeover(c: "SimCluster", n: "SimNode", *, force: bool, peer_window_only: bo
     db = n.db
     assert db is not None
     if not db.active or db.cfg.role != "STANDBY" or db.hadr is None or db.runtime is None:
-        return m.sql1770n(1)
+        c.note(f"{n.name}: TAKEOVER refused: not an active standby")
+        return m.takeover_refused("TAKEOVER HADR can only be issued on the standby database, and a client connection "
+                                  "cannot start a standby", f"{m.TAKEOVER_HADR}; {m.HADR_WIKI_COMMANDS}")
     ch, rt = db.hadr, db.runtime
     now = c.clock.now()
     partner = partner_of(c, n)
-    kind = "by force peer window only" if peer_window_only else "by force" if force else "graceful"
-    c.diag(n, "Info", "hdrTakeover", f"Received TAKEOVER HADR command ({kind}).")
+    kind = "by force peer window only" if peer_window_only else "by force" if force else ""
+    c.diag(n, "Info", "hdrTakeover", m.DIAG_TAKEOVER_RECEIVED)
     if not force:
         superasync = ch.state == "REMOTE_CATCHUP" and rt.syncmode == "SUPERASYNC"
         if not ch.linked or not (ch.state == "PEER" or superasync):
-            return _refused(c, n, 2, f"graceful takeover refused in {ch.state}")
+            return _refused(c, n, m.takeover_refused(
+                f"a takeover without BY FORCE needs the standby connected in PEER (REMOTE_CATCHUP with SUPERASYNC); "
+                f"it is {ch.state}", m.SWITCHING_ROLES), f"graceful takeover refused in {ch.state}")
         if partner is None or not can_talk(c, n, partner):
             # it still believes the primary is there: it waits for an answer until the connection times out
             if ch.last_recv is not None:
                 c.clock.advance_to(max(now, ch.last_recv + rt.timeout_s))
-            return _refused(c, n, 7, "the primary did not respond")
+            return _refused(c, n, m.sql1770n(7), "the primary did not respond")
+        assert partner.db is not None
+        if db.takeover_breaks or partner.db.takeover_breaks:
+            return _breaks_halfway(c, n, partner)
         _switch_roles(c, n, partner)
         return m.ok("TAKEOVER HADR ON DATABASE")
     if ch.state in ("LOCAL_CATCHUP", "REMOTE_CATCHUP"):
-        return _refused(c, n, 2, f"BY FORCE refused in {ch.state}")
+        return _refused(c, n, m.takeover_refused(
+            f"TAKEOVER BY FORCE is not allowed in {ch.state}", f"{m.FACTS} §5.1; {m.HADR_WIKI_TAKEOVER}"),
+            f"BY FORCE refused in {ch.state}")
     if peer_window_only:
+        # the standby's own clock against PEER_WINDOW_END, which the primary's clock set (m.HADR_WIKI_CONFIG)
+        mine = clock_of(n, now)
         inside = (rt.syncmode in ("SYNC", "NEARSYNC") and rt.peer_window_s > 0 and ch.state in ("PEER", "DISCONNECTED_PEER")
-                  and ch.peer_window_end is not None and now + TAKEOVER_CLOCK_MARGIN_S < ch.peer_window_end)
+                  and ch.peer_window_end is not None and mine + TAKEOVER_CLOCK_MARGIN_S < ch.peer_window_end)
         if not inside:
-            return _refused(c, n, 9, "not inside the peer window")
+            return _refused(c, n, m.sql1770n(9), "not inside the peer window (by this node's clock)")
     if partner is not None and ch.linked and can_talk(c, n, partner):
         # still connected: the old primary is told to stop, its in-flight log is accepted
         assert partner.db is not None
         db.log.extend(partner.db.log[len(db.log):])
-        c.diag(partner, "Warning", "hdrTakeover", "The standby has initiated a takeover by force: this primary database stops.")
+        c.diag(partner, "Info", "hdrTakeover", m.DIAG_PRIMARY_FORCED)
         shutdown(c, partner, clean=False, quiet=True)
         c.note(f"{partner.name}: stopped by the standby's forced takeover")
     db.replay_pos = db.end
@@ -395,14 +477,15 @@ def takeover(c: "SimCluster", n: "SimNode", *, force: bool, peer_window_only: bo
     db.cfg.rollforward_pending = False
     db.forced_takeover_at = now
     db.hadr = Channel(partner.name if partner else None, "DISCONNECTED", connect_time=int(now))
-    c.diag(n, "Info", "hdrTakeover", f"Standby has initiated a takeover {kind}. HADR database role set to PRIMARY (was STANDBY).")
+    c.diag(n, "Info", "hdrTakeover", m.diag_standby_initiated(kind))
+    c.diag(n, "Info", "hdrTakeover", m.diag_role_set("PRIMARY", "STANDBY"))
     c.note(f"{n.name}: TAKEOVER {kind.upper()}: now PRIMARY")
     return m.ok("TAKEOVER HADR ON DATABASE")
 
 
-def _refused(c: "SimCluster", n: "SimNode", rc: int, why: str) -> m.Msg:
-    c.note(f"{n.name}: TAKEOVER refused: {why} (SQL1770N RC {rc})")
-    return m.sql1770n(rc)
+def _refused(c: "SimCluster", n: "SimNode", answer: m.Msg, why: str) -> m.Msg:
+    c.note(f"{n.name}: TAKEOVER refused: {why} ({answer.id if answer.id.startswith('SQL') else 'refused'})")
+    return answer
 
 
 def _switch_roles(c: "SimCluster", n: "SimNode", p: "SimNode") -> None:
@@ -413,12 +496,96 @@ def _switch_roles(c: "SimCluster", n: "SimNode", p: "SimNode") -> None:
     ndb.replay_pos, pdb.replay_pos = ndb.end, pdb.end
     ndb.cfg.role, pdb.cfg.role = "PRIMARY", "STANDBY"
     ndb.cfg.rollforward_pending, pdb.cfg.rollforward_pending = False, True
+    ndb.hadr.congested_since = pdb.hadr.congested_since = None
     for node in (n, p):
         node.db.runtime = Runtime(node.db.cfg.syncmode.upper(), node.db.cfg.timeout_s, node.db.cfg.peer_window_s)  # type: ignore[union-attr]
-    c.diag(p, "Info", "hdrTakeover", "Primary has started non-forced takeover request. HADR database role set to STANDBY (was PRIMARY).")
-    c.diag(n, "Info", "hdrTakeover", "Standby has initiated a takeover. HADR database role set to PRIMARY (was STANDBY).")
+    c.diag(p, "Info", "hdrTakeover", m.DIAG_PRIMARY_NONFORCED)
+    c.diag(p, "Info", "hdrTakeover", m.diag_role_set("STANDBY", "PRIMARY"))
+    c.diag(n, "Info", "hdrTakeover", m.diag_standby_initiated(""))
+    c.diag(n, "Info", "hdrTakeover", m.diag_role_set("PRIMARY", "STANDBY"))
     c.note(f"{n.name}: graceful TAKEOVER: {n.name} PRIMARY, {p.name} STANDBY")
     _exchange(c, n, p, int(c.clock.now()))
+
+
+def _breaks_halfway(c: "SimCluster", n: "SimNode", p: "SimNode") -> m.Msg:
+    """The graceful takeover fails half-way (fault `takeover_fails_halfway`), as IBM describes it.
+
+    The old primary forced its applications off, shipped all its log and turned into a standby; then
+    the connection goes silent, so the old standby never learns that the primary switched: it waits
+    until HADR_TIMEOUT, answers that the primary did not respond (SQL1770N reason 7, the documented
+    reason for a primary that stops answering a connected standby, facts §6) and stays a standby.
+    Afterwards: two standbys with identical logs, never two primaries; either can take over BY FORCE
+    and the other then connects to it (m.HADR_WIKI_TAKEOVER, "How to recover from failed takeover";
+    facts §5.2).
+    """
+    ndb, pdb = n.db, p.db
+    assert ndb and pdb and ndb.hadr and ndb.runtime
+    ndb.takeover_breaks = pdb.takeover_breaks = False
+    now = c.clock.now()
+    ndb.log.extend(pdb.log[len(ndb.log):])
+    ndb.replay_pos, pdb.replay_pos = ndb.end, pdb.end
+    c.diag(p, "Info", "hdrTakeover", m.DIAG_PRIMARY_NONFORCED)
+    pdb.cfg.role, pdb.cfg.rollforward_pending = "STANDBY", True
+    pdb.runtime = Runtime(pdb.cfg.syncmode.upper(), pdb.cfg.timeout_s, pdb.cfg.peer_window_s)
+    pdb.hadr = Channel(n.name, "REMOTE_CATCHUP_PENDING", connect_time=int(now))
+    c.diag(p, "Info", "hdrTakeover", m.diag_role_set("STANDBY", "PRIMARY"))
+    c.note(f"{p.name}: became a standby; the connection to {n.name} went silent before the takeover completed")
+    cut = frozenset((n.name, p.name))
+    added = cut not in c.cuts
+    c.cuts.add(cut)
+    last = ndb.hadr.last_recv if ndb.hadr.last_recv is not None else int(now)
+    c.clock.advance_to(max(now, last + ndb.runtime.timeout_s))
+    if added:
+        c.cuts.discard(cut)  # a passing network failure: back, but two standbys do not connect to each other
+    return _refused(c, n, m.sql1770n(7), "the primary did not respond: the takeover failed half-way (two standbys)")
+
+
+def congested(c: "SimCluster", p: "SimNode") -> bool:
+    """Either side of p's HADR connection is CONGESTED."""
+    ch = p.db.hadr if p.db else None
+    if ch is None or not ch.linked:
+        return False
+    s = partner_of(c, p)
+    other = s.db.hadr if s is not None and s.db is not None else None
+    return ch.congested_since is not None or (other is not None and other.linked and other.congested_since is not None)
+
+
+def congestion_blocks(c: "SimCluster", n: "SimNode") -> bool:
+    """SYNC/NEARSYNC in PEER: a commit waits for the standby, which a congested connection does not reach."""
+    db = n.db
+    if db is None or db.cfg.role != "PRIMARY" or db.hadr is None or db.runtime is None:
+        return False
+    return db.runtime.syncmode in ("SYNC", "NEARSYNC") and db.hadr.state == "PEER" and congested(c, n)
+
+
+def congest(c: "SimCluster", n: "SimNode") -> bool:
+    """Fault: n's HADR socket stays open but n cannot send (full TCP send space: a slow network, a standby
+    not draining). n reports HADR_CONNECT_STATUS = CONGESTED, HADR_CONNECT_STATUS_TIME = when it began
+    (facts §2.4; m.HADR_WIKI_MONITORING). False when n has no HADR connection to congest."""
+    ch = n.db.hadr if n.db is not None else None
+    if not _hadr_up(n) or ch is None or not ch.linked:
+        c.note(f"{n.name}: no HADR connection to congest")
+        return False
+    ch.congested_since = int(c.clock.now())
+    ch.connect_status, ch.connect_time = "CONGESTED", ch.congested_since
+    c.note(f"{n.name}: HADR connection congested (it cannot send)")
+    return True
+
+
+def decongest(c: "SimCluster", n: "SimNode") -> None:
+    ch = n.db.hadr if n.db is not None else None
+    if ch is not None and ch.congested_since is not None:
+        ch.congested_since = None
+        if ch.linked:
+            ch.connect_status, ch.connect_time = "CONNECTED", ch.linked_at
+        c.note(f"{n.name}: HADR connection no longer congested")
+
+
+def arm_takeover_failure(c: "SimCluster", n: "SimNode") -> None:
+    """Fault: the next graceful takeover between n and its partner fails half-way (`_breaks_halfway`)."""
+    if n.db is not None:
+        n.db.takeover_breaks = True
+        c.note(f"{n.name}: the next graceful takeover will fail half-way")
 
 
 def kill_instance(c: "SimCluster", n: "SimNode") -> None:

@@ -3,7 +3,9 @@ the snapshot's HADR section.
 
 `hadr_truth` is the simulator's own state in the probes' model (`HadrStatus`, source "sim");
 the renderers print exactly it, so parsing the output must give it back (the round-trip test).
-Layouts follow the fixtures in shared/fixtures/db2 and tests/fixtures_db2.
+Layouts follow the fixtures in shared/fixtures/db2 and tests/fixtures_db2. PEER_WINDOW_END is printed
+as the primary's clock set it; the banner's date is the node's own clock (IBM Db2 HADR wiki, HADR Config:
+"Peer window end is based on primary host machine's clock").
 """
 from __future__ import annotations
 
@@ -42,7 +44,7 @@ def hadr_truth(c: "SimCluster", n: "SimNode") -> HadrStatus:
     out = HadrChannel(
         role=cfg.role, state=ch.state, syncmode=rt.syncmode, connect_status=ch.connect_status,
         standby_id=1 if primary else 0, log_stream_id=0,
-        flags=["TCP_PROTOCOL"] if ch.connect_status == "CONNECTED" else [], flags_reported=True,
+        flags=["TCP_PROTOCOL"] if ch.connect_status in ("CONNECTED", "CONGESTED") else [], flags_reported=True,
         connect_status_time_epoch=ch.connect_time, heartbeat_interval_s=float(rt.heartbeat_s), heartbeat_missed=missed,
         hadr_timeout_s=float(rt.timeout_s), time_since_last_recv_s=None if since is None else float(since),
         peer_wait_limit_s=0.0, log_hadr_wait_cur_s=0.0, log_gap_bytes=ch.gap_avg,
@@ -81,25 +83,28 @@ def db2pd(c: "SimCluster", n: "SimNode") -> str:
     db = n.db
     assert db is not None
     if not n.instance_up:
+        # source: db2pd's own text with the instance stopped, as DB2 11.x prints it; not in facts or fixtures (not re-read)
         return ("Unable to attach to database manager on member 0.\nPlease ensure the following are true:\n"
                 "   - db2start has been run for the member.\n   - db2pd is being run on the same physical machine as the member.\n"
                 "   - DB2NODE environment variable setting is correct for the member\n     or db2pd -mem setting is correct for the member.\n")
     if not db.active or db.starting:
+        # source: facts §1 (verbatim on 11.5); fixture 08_db2pd_database_not_activated.txt
         return (f"\nDatabase {db.name} not activated on database member 0 or this database name cannot be found in the local "
                 f"database directory.\n\nOption -hadr requires -db <database> or -alldbs option and active database.\n\n")
     status = hadr_truth(c, n)
-    now = c.clock.now()
+    now = c.clock.now() + n.clock_skew_s  # the banner's date is the node's own clock (a scenario's clock_skew_s)
     word = "Standby" if db.cfg.role == "STANDBY" else "Active"
     if c.level == "9.7":
-        banner = f"\nDatabase Partition 0 -- Database {db.name} -- {word} -- {_uptime(now - db.activated_at)}\n\n"
-        if not status.hadr_active:
+        banner = f"\nDatabase Partition 0 -- Database {db.name} -- {word} -- {_uptime(now - n.clock_skew_s - db.activated_at)}\n\n"
+        if not status.hadr_active:  # source: facts §1 ("HADR is not active."); fixture 09
             return banner + "HADR is not active.\n"
         return banner + render_97(status.channels[0], db.cfg.local_svc or "", db.cfg.remote_svc or "")
     date = _utc(now).strftime("%Y-%m-%d-%H.%M.%S.%f")
-    banner = f"\nDatabase Member 0 -- Database {db.name} -- {word} -- {_uptime(now - db.activated_at)} -- Date {date}\n\n"
+    up = now - n.clock_skew_s - db.activated_at
+    banner = f"\nDatabase Member 0 -- Database {db.name} -- {word} -- {_uptime(up)} -- Date {date}\n\n"
     if not status.hadr_active:
         return banner + "\nHADR is not active.\n"
-    return banner + render_115(status.channels[0], extra_expected=int((now - db.activated_at) // max(1.0, status.channels[0].heartbeat_interval_s or 30)))
+    return banner + render_115(status.channels[0], extra_expected=int(up // max(1.0, status.channels[0].heartbeat_interval_s or 30)))
 
 
 def _null(value: object) -> str:

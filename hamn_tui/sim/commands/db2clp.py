@@ -144,9 +144,9 @@ def _update_cfg(inv: Inv, pairs: list[str]) -> m.Msg:
         if key in ("HADR_LOCAL_HOST", "HADR_LOCAL_SVC", "HADR_REMOTE_HOST", "HADR_REMOTE_SVC", "HADR_REMOTE_INST"):
             continue
         if key == "HADR_SYNCMODE" and v not in ("SYNC", "NEARSYNC", "ASYNC", "SUPERASYNC"):
-            return m.msg("SQL5010N", f'The value "{value}" for parameter "hadr_syncmode" is not valid.')
+            return m.refused(f"HADR_SYNCMODE {value} is not one of SYNC, NEARSYNC, ASYNC, SUPERASYNC", m.FACTS + " §2.3")
         if key in ("HADR_TIMEOUT", "HADR_PEER_WINDOW") and not value.isdigit():
-            return m.msg("SQL5010N", f'The value "{value}" for parameter "{key.lower()}" is not valid.')
+            return m.refused(f"{key} takes a number of seconds, not {value!r}", m.FACTS + " §4")
         if key == "LOGRETAIN" and inv.sim.level != "9.7":
             return m.sql0104n("LOGRETAIN")
         if key not in ("HADR_SYNCMODE", "HADR_TIMEOUT", "HADR_PEER_WINDOW", "LOGARCHMETH1", "LOGRETAIN", "TRACKMOD", "LOGINDEXBUILD", "INDEXREC"):
@@ -193,7 +193,7 @@ def _backup(inv: Inv, a: list[str], w: list[str]) -> m.Msg | tuple[str, int]:
     if not node.instance_up:
         return m.SQL1032N
     if db.cfg.role == "STANDBY":
-        return m.sql1776n(1)
+        return m.sql1776n(1)  # not supported on a standby (messages.sql1776n: facts §6 RC 1)
     if online:
         if not db.cfg.archiving or db.cfg.backup_pending:
             return m.SQL2413N
@@ -206,6 +206,7 @@ def _backup(inv: Inv, a: list[str], w: list[str]) -> m.Msg | tuple[str, int]:
     if entry is None or entry.kind != "dir":
         return m.sql2036n(target)
     if entry.owner != sim.instance:
+        # source: IBM message reference SQL2061N (backup media not accessible to the instance owner); not re-read
         return m.msg("SQL2061N", f'An attempt to access the media "{target}" is denied.')
     ts = datetime.fromtimestamp(sim.clock.now(), timezone.utc).strftime("%Y%m%d%H%M%S")
     stem = f"{db.name}.0.{sim.instance}.NODE0000.CATN0000" if sim.level == "9.7" else f"{db.name}.0.{sim.instance}.DBPART000"
@@ -237,6 +238,7 @@ def _restore(inv: Inv, a: list[str], w: list[str]) -> m.Msg | tuple[str, int]:
     if "without" not in w or "prompting" not in w:
         prompt = m.wrap(m.SQL2539W_PROMPT)
         if not inv.stdin.strip().lower().startswith("y"):
+            # source: IBM message reference SQL2001N (a utility answered "n" at its prompt); not re-read
             return (prompt + "\n" + m.wrap(m.msg("SQL2001N", "The utility was interrupted.  The output data may be incomplete.").text) + "\n", 4)
     if image.seed != db.seed:
         import copy
@@ -268,7 +270,7 @@ def _rollforward(inv: Inv, w: list[str]) -> m.Msg | tuple[str, int]:
     if not node.instance_up:
         return m.SQL1032N
     if db.cfg.role == "STANDBY":
-        return m.sql1776n(1)
+        return m.sql1776n(1)  # not supported on a standby (messages.sql1776n: facts §6 RC 1)
     if db.active:
         return m.sql1035n(sim.level)
     if not db.cfg.rollforward_pending:
@@ -293,13 +295,15 @@ def _connect(inv: Inv) -> m.Msg | tuple[str, int]:
     if not node.instance_up:
         return m.SQL1032N
     if db.cfg.role == "STANDBY":
-        return m.sql1776n(1)
+        return m.sql1776n(1)  # a client connection to a standby without reads on standby (messages.sql1776n)
     if not db.active:
         result = hadr.activate(sim, node, explicit=False)  # the first connection activates the database
         if result.status == 4:
-            return result
-    if db.starting or not db.active:
-        return m.sql1776n(1)
+            return result  # an HADR primary: SQL1768N reason 7 when no standby connected within HADR_TIMEOUT
+    elif db.starting:
+        waited = hadr.wait_for_activation(sim, node)  # another activation is waiting for the standby: this one waits too
+        if waited is not None:
+            return waited
     inv.sh.session["db2_connection"] = db.name
     level = "9.7.0.9" if sim.level == "9.7" else "11.5.8.0"
     return ("\n   Database Connection Information\n\n"
@@ -325,6 +329,7 @@ def db2pd(inv: Inv) -> int:
         raise NotSimulated(f"db2pd {' '.join(args)} (only -db DB -hadr)")
     node: SimNode = inv.node
     if name.upper() != inv.sim.dbname.upper():
+        # source: facts §1 (verbatim on 11.5: also for a name not in the database directory); fixture 08
         inv.out(f"\nDatabase {name.upper()} not activated on database member 0 or this database name cannot be found in the local "
                 f"database directory.\n\nOption -hadr requires -db <database> or -alldbs option and active database.\n\n")
         return 0
