@@ -115,7 +115,7 @@ def _bre(pattern: str) -> str:
 
 
 def grep(inv: Inv) -> int:
-    flags, values, rest = _flags(inv.argv[1:], "qwvFEic", "e")
+    flags, values, rest = _flags(inv.argv[1:], "qwvFEicolr", "e")
     patterns = values.get("e", [])
     if not patterns:
         if not rest:
@@ -129,6 +129,8 @@ def grep(inv: Inv) -> int:
     regex = re.compile(rx, re.I if "i" in flags else 0)
     sources: list[tuple[str, str]] = []
     status_missing = False
+    if "r" in flags:  # -r: a directory stands for every file below it (GNU grep(1))
+        rest = [p for f in rest for p in ([e for e in inv.node.fs.walk(f) if not inv.node.fs.is_dir(e)] if inv.node.fs.is_dir(f) else [f])]
     for f in rest or ["-"]:
         if f == "-":
             sources.append(("(standard input)", inv.stdin))
@@ -144,8 +146,16 @@ def grep(inv: Inv) -> int:
         for line in text.splitlines():
             if bool(regex.search(line)) != ("v" in flags):
                 count += 1
+                if "l" in flags:  # -l: the file's name once, not its lines
+                    if count == 1 and "q" not in flags:
+                        inv.out(name + "\n")
+                    continue
                 if "q" not in flags and "c" not in flags:
-                    inv.out((f"{name}:" if len(sources) > 1 else "") + line + "\n")
+                    prefix = f"{name}:" if len(sources) > 1 else ""
+                    if "o" in flags and "v" not in flags:  # -o: each matching part on its own line
+                        inv.out("".join(prefix + m.group(0) + "\n" for m in regex.finditer(line) if m.group(0)))
+                    else:
+                        inv.out(prefix + line + "\n")
         if "c" in flags and "q" not in flags:
             inv.out((f"{name}:" if len(sources) > 1 else "") + f"{count}\n")
         found += count

@@ -93,6 +93,58 @@ def mkdef(inv: Inv) -> int:
     return 0
 
 
+def chdef(inv: Inv) -> int:
+    """`chdef -t TYPE [-o] NAME attr=value…` (site: the object is clustersite): attributes of an existing object."""
+    _, values, rest = _flags(inv.argv[1:], "", "to")
+    otype = values.get("t", ["node"])[0]
+    names = values.get("o") or ([r for r in rest if "=" not in r][:1] or (["clustersite"] if otype == "site" else []))
+    attrs = [r for r in rest if "=" in r]
+    if not names or not attrs:
+        raise NotSimulated("chdef without an object name or an attr=value")
+    db_node = _xcatd(inv)
+    if db_node is None:
+        return 1
+    if names[0] not in _objects(db_node, otype):
+        inv.err(f"Error: [{inv.node.hostname}]: Could not find an object named '{names[0]}' of type '{otype}'.\n")
+        return 1
+    _write(inv, db_node, ("mkdef", otype, names[0], *attrs))  # a table update: the attributes given replace the old ones
+    inv.sim.note(f"{db_node.name}: xCAT {otype} {names[0]} changed: {' '.join(attrs)}")
+    inv.out("1 object definitions have been created or modified.\n")
+    return 0
+
+
+def xdsh(inv: Inv) -> int:
+    """`xdsh NODERANGE 'COMMAND'`: the command run as root on each node over SSH, every output line
+    prefixed `NODE: ` (xdsh(1)). The noderange is `service` (xCAT's group of service nodes: here the
+    site's service nodes) or node names separated by commas; no xdsh options are simulated."""
+    args = inv.argv[1:]
+    if len(args) != 2 or args[0].startswith("-") or args[1].startswith("-"):
+        raise NotSimulated(f"xdsh {' '.join(args)} (only: xdsh NODERANGE 'COMMAND')")
+    if _xcatd(inv) is None:
+        return 1
+    sim = inv.sim
+    if args[0] == "service":
+        targets = [n for n in sim.nodes.values() if n.kind == "sn"]
+    else:
+        targets = [sim.nodes[n] for n in args[0].split(",") if n in sim.nodes and sim.nodes[n].kind != "console"]
+    if not targets:
+        inv.err(f"Error: [{inv.node.hostname}]: Invalid nodes and/or groups in noderange: {args[0]}\n")
+        return 1
+    status = 0
+    for node in targets:
+        if not sim.talks(inv.node, node):
+            inv.err(f"{node.name}: ssh: connect to host {node.name} port 22: No route to host\n")
+            status = 1
+            continue
+        from ..shell import Shell
+
+        rc, out, err = Shell(sim, node, "root").run(args[1])
+        inv.out("".join(f"{node.name}: {line}\n" for line in out.splitlines()))
+        inv.err("".join(f"{node.name}: {line}\n" for line in err.splitlines()))
+        status = status or (1 if rc else 0)
+    return status
+
+
 def rmdef(inv: Inv) -> int:
     _, values, rest = _flags(inv.argv[1:], "f", "to")
     names = values.get("o", rest[:1])
@@ -198,5 +250,5 @@ def rpower(inv: Inv) -> int:
     raise NotSimulated(f"rpower {action}")
 
 
-COMMANDS = {"lsdef": lsdef, "mkdef": mkdef, "rmdef": rmdef, "makedns": makedns, "makedhcp": makedhcp,
+COMMANDS = {"lsdef": lsdef, "mkdef": mkdef, "chdef": chdef, "rmdef": rmdef, "xdsh": xdsh, "makedns": makedns, "makedhcp": makedhcp,
             "makeconservercf": makeconservercf, "rpower": rpower}
