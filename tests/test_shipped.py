@@ -58,7 +58,7 @@ def test_the_documented_example_is_valid():
     doc = (REPO / "docs" / "runbook-format.md").read_text()
     block = re.search(r"```toml\n(.*?)```", doc, re.S).group(1)
     rb = runbook_from_document(parse_toml_text(block, "runbook-format.md"), CLUSTER, "demo-takeover")
-    assert [s.id for s in rb.steps] == ["gate", "how", "takeover", "backup", "wait-peer", "fenced"]
+    assert [s.id for s in rb.steps] == ["gate", "how", "takeover", "backup", "wait-peer", "fenced", "stop-xcatd", "start-instance"]
 
 
 def test_catalog_lists_every_shipped_runbook():

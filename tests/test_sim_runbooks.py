@@ -9,7 +9,8 @@ the matching scenario, with the roles bound as the runbook's description says:
 * event-standby-lost on `standby-fails`, event-primary-lost on `primary-fails`,
   event-primary-node-crash and failover-unplanned on `primary-node-crash`;
 * event-switch-roles-back on `switch-roles-back` and failback on `after-failover`, both with
-  primary = mn2 (the primary now) and standby = mn1.
+  primary = mn2 (the primary now) and standby = mn1;
+* event-primary-alone on `primary-alone` (mn2 primary alone after a failover), primary = mn2.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ CASES: dict[str, tuple[str, dict[str, str] | None, dict]] = {
     "failover-planned": ("healthy", None, dict(yes=True, confirms={"takeover": "XCATDB"})),
     "file-sync-setup": ("healthy", None, dict(yes=True, confirms={"sync-config": "mn2", "sync-install": "mn2"})),
     "network-services": ("healthy", None, dict(yes=True)),
+    "xcat-ha-preflight": ("healthy", None, dict(attests={"udp-firewall"})),
     "db2-hadr-setup": ("fresh-install", None, dict(yes=True, confirms={"restore-standby": "mn2"}, attests={"same-db2-level"})),
     "event-standby-lost": ("standby-fails", None, dict(yes=True, attests={"bring-standby-node-back"})),
     "event-primary-lost": ("primary-fails", None, dict(yes=True, choices={"action": "restart-primary"})),
@@ -35,6 +37,8 @@ CASES: dict[str, tuple[str, dict[str, str] | None, dict]] = {
                            dict(yes=True, confirms={"takeover-pwo": "XCATDB"}, attests={"attest-fenced", "keep-fenced"})),
     "event-switch-roles-back": ("switch-roles-back", MN2_PRIMARY, dict(yes=True, confirms={"takeover": "XCATDB"}, attests={"roles-as-bound"})),
     "failback": ("after-failover", MN2_PRIMARY, dict(yes=True, confirms={"takeover-back": "XCATDB"})),
+    "event-primary-alone": ("primary-alone", MN2_PRIMARY, dict(yes=True, choices={"how": "force"}, confirms={"start-by-force": "XCATDB BY FORCE"},
+                                                               attests={"attest-fenced", "next"})),
 }
 
 
@@ -113,10 +117,10 @@ def test_crash_failover_and_failback_end_to_end_lose_nothing():
 
 
 def test_unplanned_failover_with_the_xcat_wiki_host_name_takeover():
-    """hostname_takeover = linux: STOP HADR, db2gcf -d, the old name and address, db2gcf -u (which fixes
+    """hostname_takeover on Linux: STOP HADR, db2gcf -d, the old name and address, db2gcf -u (which fixes
     sqllib/db2nodes.cfg: a plain db2start under the new name fails with SQL6048N), STANDARD at the end."""
     t = Training("primary-node-crash")
-    r = run(t, "failover-unplanned", sets={"hostname_takeover": "linux"}, yes=True,
+    r = run(t, "failover-unplanned", sets={"hostname_takeover": "yes"}, yes=True,
             confirms={"takeover-pwo": "XCATDB", "stop-hadr": "STOP HADR"}, attests={"attest-fenced", "keep-fenced"})
     assert r.outcome == "done", r.steps
     mn2 = t.sim.nodes["mn2"]

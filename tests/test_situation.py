@@ -29,6 +29,11 @@ EXPECTED = {
     "after-failover": ("standby_lost", "failback", {"primary": "mn2", "standby": "mn1"}),
     "diverged-logs": ("standby_lost", "failback", {"primary": "mn2", "standby": "mn1"}),
     "split-brain": ("standby_lost", "failback", {"primary": "mn2", "standby": "mn1"}),
+    "large-site": ("primary_node_down", "event-primary-node-crash", {"primary": "mn1", "standby": "mn2"}),
+    "primary-alone": ("primary_database_down", "event-primary-alone", {"primary": "mn2", "standby": "mn1"}),
+    "congested": ("replication_degraded", "db2-hadr-verify", {"primary": "mn1", "standby": "mn2"}),
+    "takeover-fails-halfway": ("healthy", "db2-hadr-verify", {"primary": "mn1", "standby": "mn2"}),
+    "site-master-own-address": ("healthy", "db2-hadr-verify", {"primary": "mn1", "standby": "mn2"}),  # HADR is fine; the preflight finds it
 }
 
 

@@ -75,7 +75,7 @@ def test_whole_training_failover_by_key_presses_then_its_audit_log_verifies(tmp_
             assert rs.ctl.model.outcome == "done", rs.ctl.model.reason
             assert answered == ["XCATDB"]
             done, total = rs.ctl.model.progress()
-            assert done == total == 13
+            assert done == total == 14
             await wait_for(pilot, lambda: rs.ctl.audit_line, what="the audit log verified")
             assert "Audit log VALID" in str(app.screen.query_one("#decision").render())
         return True
@@ -85,7 +85,7 @@ def test_whole_training_failover_by_key_presses_then_its_audit_log_verifies(tmp_
     assert report.status == "VALID", report.line
     kinds = [(r["data"]["step_id"], r["data"]["action"], r["data"]["text"]) for r in report.records if r["type"] == "answered"]
     assert ("takeover", "run", "XCATDB") in kinds
-    assert sum(1 for _, a, _ in kinds if a == "run") == 7
+    assert sum(1 for _, a, _ in kinds if a == "run") == 10
     started = next(r for r in report.records if r["type"] == "run_started")["data"]
     assert started["training"] is True
     # the stock verifier agrees: the CLI on the same directory

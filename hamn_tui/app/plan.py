@@ -23,13 +23,16 @@ def step_row(step: Step, section: str, ctx: Any) -> StepRow:
     role = step.node if node != step.node else ""
     if ctx is not None:
         try:
-            planned = tuple(ctx.shown(c, node) for c in step.commands())
+            planned = ctx.shown_commands(step.run, step.node)  # each node runs its own platform's command
             title, explain = ctx.prose(step.title), ctx.prose(step.explain, node)
             user = ctx.prose(step.user, node) if step.user else None
         except Exception:  # a placeholder from a capture not made yet: show the template
             planned, title, explain, user = tuple(step.commands()), step.title, step.explain, step.user
     else:
         planned, title, explain, user = tuple(step.commands()), step.title, step.explain, step.user
-    return StepRow(step.id, title, step.kind, node, section, role=role, explain=reflow(explain), doc=step.doc, user=user, planned=planned)
+    cluster = getattr(ctx, "cluster", None)
+    targets = tuple(cluster.groups.get(step.node[1:], ())) if cluster is not None and step.node.startswith("@") else ()
+    return StepRow(step.id, title, step.kind, node, section, role=role, explain=reflow(explain), doc=step.doc, user=user, planned=planned,
+                   targets=targets)
 
 

@@ -7,6 +7,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 RunAs = Literal["su", "sudo", "runuser"]
 NodeRole = Literal["primary", "standby", "service", "other"]
+Platform = Literal["linux", "aix"]
+PLATFORMS: tuple[str, ...] = ("linux", "aix")
+LOCAL_PLATFORM = "linux"
+"""The console where hamn runs (`local`): hamn is built for Linux (x86_64, ppc64le) only."""
 
 
 class _Strict(BaseModel):
@@ -32,6 +36,8 @@ class Node(_Strict):
     """How a step switches to another user: `su - USER -c`, sudo, or runuser."""
     interface: str = ""
     """The cluster-facing interface (where the service IP and a taken-over IP go)."""
+    platform: Platform = "linux"
+    """The node's operating system: a step may give its command per platform (`service` or SRC, `ip` or `ifconfig`)."""
 
 
 class Db2(_Strict):

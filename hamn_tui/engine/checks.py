@@ -10,8 +10,8 @@ import re
 import time
 from typing import Any, Awaitable, Callable, Sequence
 
-from ..probes.base import ProbeSource
-from ..runbook.context import RunContext
+from ..probes.base import ProbeSource, Reading
+from ..runbook.context import PlatformError, RunContext
 from ..runbook.model import Check
 from ..record.events import CheckOutcome
 from ..transport.reach import fresh
@@ -93,12 +93,17 @@ class CheckEvaluator:
 
     async def _one(self, check: Check, node: str) -> CheckOutcome:
         args: dict[str, Any] = {}
+        unusable = ""
         for key, value in check.args.items():
+            try:
+                value = self.ctx.pick(value, node)  # a per-platform argument: this node's platform's
+            except PlatformError as exc:
+                unusable = str(exc)
             if isinstance(value, str):
                 value = self.ctx.command(value, node) if (check.probe == "command" and key == "run") else self.ctx.prose(value, node)
             args[key] = value
         user = self.ctx.prose(check.user, node) if check.user else None
-        reading = await self.probes.read(node, check.probe, args, user)
+        reading = Reading(error=unusable) if unusable else await self.probes.read(node, check.probe, args, user)
         observed = reading.fields.get(check.field, _MISSING)
         verdict, reason = compare(check, observed, self.ctx)
         if verdict == "unknown" and reading.error:

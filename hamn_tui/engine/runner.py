@@ -12,12 +12,12 @@ import dataclasses
 import re
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Literal, Sequence
+from typing import Any, Awaitable, Callable, Iterable, Literal, Sequence
 
 from ..record.fold import RunState
 from ..record.redact import REDACTED
-from ..runbook.context import RunContext
-from ..runbook.model import Runbook, Step, When
+from ..runbook.context import PlatformError, RunContext
+from ..runbook.model import Rollback, Runbook, RunSpec, Step, When
 from ..transport.base import Result, Transport, TransportError
 from ..transport.reach import MEMO
 from ..transport.router import bounded
@@ -120,10 +120,18 @@ class Runner:
         return bool(self._cancels)
 
     # --- events ------------------------------------------------------------------------------
-    def emit(self, event: Event) -> None:
-        """Every subscriber sees the event before the runner goes on (a failing journal stops the run)."""
+    def emit(self, event: Event) -> list[Awaitable[Any]]:
+        """Every subscriber sees the event before the runner goes on (a failing journal stops the run).
+
+        Returns what subscribers still finish in the background: the journal's fsync of a mutating
+        command_sent (group commit), which `_exec` awaits before it starts the command.
+        """
+        waits: list[Awaitable[Any]] = []
         for sub in self.subscribers:
-            sub(event)
+            pending = sub(event)
+            if pending is not None:
+                waits.append(pending)
+        return waits
 
     def _group_members(self, group: str) -> list[str]:
         cluster = self.ctx.cluster
@@ -282,7 +290,7 @@ class Runner:
             return await self._choice(step)
         return await self._command_step(step, always)
 
-    def _when_holds(self, step: Step) -> tuple[bool, str]:
+    def _when_holds(self, step: Step | Rollback) -> tuple[bool, str]:
         for cond in step.conditions():
             value, label = self._condition_value(cond)
             wanted = [cond.equals] if cond.equals is not None else list(cond.in_ or cond.not_in or [])
@@ -300,6 +308,10 @@ class Runner:
             return self.ctx.params.get(cond.param), f"parameter {cond.param}"
         if cond.choice is not None:
             return self.state.choices.get(cond.choice), f"choice {cond.choice}"
+        if cond.captured is not None:
+            return self.ctx.captured.get(cond.captured), f"captured {cond.captured}"
+        if cond.platform is not None:
+            return self.ctx.platform(cond.platform), f"the platform of {cond.platform}"
         return self.state.outcomes.get(cond.step or ""), f"step {cond.step}"
 
     async def _evaluate(self, step: Step, phase: Any, checks: Sequence[Any]) -> list[CheckOutcome]:
@@ -357,7 +369,7 @@ class Runner:
 
     def _question(self, kind: Any, step: Step, **extra: Any) -> Question:
         node = self.ctx.roles.get(step.node, step.node)
-        commands = tuple(self.ctx.shown(c, node) for c in step.commands())
+        commands = self.ctx.shown_commands(step.run, step.node)  # what runs on that node's platform
         user = self.ctx.prose(step.user, node) if step.user else None
         return Question(kind, step.id, self.ctx.prose(step.title), self.ctx.prose(step.explain, node), step.node, user, commands, **extra)
 
@@ -384,12 +396,19 @@ class Runner:
             return StepEnd("stop", "aborted", f"aborted at {step.id}")
         return StepEnd("stop", "failed", f"{step.id}: {detail}")
 
-    async def _unknown(self, step: Step, detail: str) -> StepEnd:
-        """Re-probe with the step's verify checks, show what was found, and let the operator decide."""
+    async def _unknown(self, step: Step, detail: str, failed: str = "") -> StepEnd:
+        """Re-probe with the step's verify checks, show what was found, and let the operator decide.
+
+        `failed`: the nodes of a group step where the command is known to have failed. Deciding
+        the unknown ones done does not make those done: the step then fails on them.
+        """
         outcomes = await self._evaluate(step, "reprobe", step.verify) if step.verify else []
         q = self._question("unknown", step, detail=detail, checks=tuple(outcomes))
         answer = await self._ask(q)
         if answer.action == "done":
+            if failed:
+                self.emit(Note(f"unknown outcome decided done by the operator: {answer.reason}", step.id))
+                return await self._failure(step, "failed", failed, outcomes)
             return self._done(step, f"unknown outcome decided done by the operator: {answer.reason}")
         if answer.action == "retry":
             return self._retry(step, q)
@@ -450,10 +469,14 @@ class Runner:
 
     async def _command_step(self, step: Step, always: bool) -> StepEnd:
         nodes = self._nodes(step.node)
+        try:
+            rounds = self._rounds(step.run, nodes)
+        except PlatformError as exc:
+            return await self._failed_or_recorded(step, always, str(exc))
         if self.dry_run and step.is_mutating:
             self._not_run = self._not_run or step.id
-            for node in nodes:
-                for cmd in step.commands():
+            for texts in rounds:
+                for node, cmd in texts.items():
                     self.emit(Note(f"dry run: would run on {node}: {self.ctx.shown(cmd, node)}", step.id))
             return self._skip_dry(step, "mutating step not run")
         if not self.dry_run and not always:
@@ -467,15 +490,19 @@ class Runner:
                 if answer.action == "abort":
                     return StepEnd("stop", "aborted", f"aborted at {step.id}")
         stdout_first = ""
-        for text in step.commands():
-            results = await self._run_everywhere(step, text, nodes, step.user, step.timeout_s, rollback=False)
+        for texts in rounds:
+            results = await self._run_everywhere(step, texts, step.user, step.timeout_s, rollback=False)
             unknown = [n for n, (r, _) in results.items() if isinstance(r, Result) and r.unknown]
+            problems = [f"{n}: {p}" for n, (r, out) in results.items()
+                        if not (isinstance(r, Result) and r.unknown) and (p := self._expect_problem(step, r, out))]
             if unknown:
                 r = results[unknown[0]][0]
-                return await self._unknown(step, f"{r.ending} on {', '.join(unknown)}: {r.error or 'the command may or may not have run'}")  # type: ignore[union-attr]
-            problems = [f"{n}: {self._expect_problem(step, r, out)}" for n, (r, out) in results.items() if self._expect_problem(step, r, out)]
+                detail = f"{r.ending} on {_some(unknown)}: {r.error or 'the command may or may not have run'}"  # type: ignore[union-attr]
+                if problems:
+                    detail += f"; and it failed on {len(problems)} node{'s' if len(problems) > 1 else ''}: {_some(problems, '; ')}"
+                return await self._unknown(step, detail, failed=_some(problems, "; ") if problems else "")
             if problems:
-                return await self._failed_or_recorded(step, always, "; ".join(problems))
+                return await self._failed_or_recorded(step, always, _some(problems, "; "))
             stdout_first = next(iter(results.values()))[1]
             for cap in step.capture:
                 m = re.search(cap.regex, stdout_first, re.M)
@@ -511,14 +538,19 @@ class Runner:
             return f"output does not match /{step.expect.output}/"
         return ""
 
-    async def _run_everywhere(self, step: Step, text: str, nodes: list[str], user: str | None, timeout_s: float, rollback: bool) -> dict[str, tuple[Result | TransportError, str]]:
-        return await bounded(nodes, step.concurrency, lambda node: self._exec(step, text, node, user, timeout_s, rollback))
+    def _rounds(self, run: RunSpec | None, nodes: list[str]) -> list[dict[str, str]]:
+        """A step's commands in rounds over its nodes: round i is each node's i-th command for its
+        own platform (a node whose platform has fewer commands sits the later rounds out)."""
+        per = {node: self.ctx.commands_for(run, node) for node in nodes}
+        return [{n: cmds[i] for n, cmds in per.items() if i < len(cmds)} for i in range(max(map(len, per.values()), default=0))]
+
+    async def _run_everywhere(self, step: Step, texts: dict[str, str], user: str | None, timeout_s: float, rollback: bool) -> dict[str, tuple[Result | TransportError, str]]:
+        return await bounded(list(texts), step.concurrency, lambda node: self._exec(step, texts[node], node, user, timeout_s, rollback))
 
     async def _exec(self, step: Step, text: str, node: str, user: str | None, timeout_s: float, rollback: bool) -> tuple[Result | TransportError, str]:
         command = self.ctx.command(text, node)
         run_as = self.ctx.prose(user, node) if user else None
         transport = "local" if node == "local" else self.transport_name
-        self.emit(CommandSent(step.id, node, run_as, transport, self.ctx.shown(text, node), step.is_mutating, rollback))
         kept: list[bytes] = []
         size = 0
 
@@ -529,10 +561,12 @@ class Runner:
                 size += len(chunk)
             self.emit(OutputChunk(step.id, node, stream, chunk))
 
-        cancel = asyncio.Event()
+        cancel = asyncio.Event()  # registered first: an interrupt while the record is being synced still stops it
         self._cancels.add(cancel)
         self._interrupted = False
         try:
+            for durable in self.emit(CommandSent(step.id, node, run_as, transport, self.ctx.shown(text, node), step.is_mutating, rollback)):
+                await durable  # on disk before the command starts; one fsync for the nodes of a group step starting meanwhile
             result: Result | TransportError = await self.transport.run(node, command, user=run_as, timeout_s=timeout_s, on_output=sink, cancel=cancel)
         except TransportError as exc:
             self.emit(CommandFinished(step.id, node, "not_started", None, None, 0, 0, 0, str(exc), rollback))
@@ -566,8 +600,11 @@ class Runner:
         for step in steps:
             rb = step.rollback
             assert rb is not None
-            node = self.ctx.roles.get(rb.node or step.node, rb.node or step.node)
-            plan.extend((step.id, self.ctx.shown(r, node)) for r in _commands(rb.run))
+            holds, why = self._when_holds(rb)
+            if not holds:
+                plan.append((step.id, f"(nothing to undo: {why})"))
+                continue
+            plan.extend((step.id, shown) for shown in self.ctx.shown_commands(rb.run, rb.node or step.node))
         if stop is not None:
             plan.append((stop, "(irreversible: rollback stops here)"))
         return plan or [("", "(nothing to undo)")]
@@ -583,11 +620,21 @@ class Runner:
             sid, rb = step.id, step.rollback
             assert rb is not None
             self.emit(RollbackStarted(sid))
+            holds, why = self._when_holds(rb)
+            if not holds:  # the step changed nothing (its captured prior state says so): nothing to run
+                self.state.outcomes[sid] = "rolled_back"
+                self.emit(RollbackFinished(sid, True, f"nothing to undo: {why}"))
+                report.append((sid, True))
+                continue
             nodes = self._nodes(rb.node or step.node)
             ok = True
             reason = ""
-            for text in _commands(rb.run):
-                results = await self._run_everywhere(step, text, nodes, rb.user or step.user, rb.timeout_s, rollback=True)
+            try:
+                rounds = self._rounds(rb.run, nodes)
+            except PlatformError as exc:
+                ok, reason, rounds = False, str(exc), []
+            for texts in rounds:
+                results = await self._run_everywhere(step, texts, rb.user or step.user, rb.timeout_s, rollback=True)
                 bad = [f"{n}: {r if isinstance(r, TransportError) else (r.error or r.ending + ' ' + str(r.exit_status))}" for n, (r, _) in results.items() if isinstance(r, TransportError) or not r.ok]
                 if bad:
                     ok, reason = False, "; ".join(bad)
@@ -600,8 +647,13 @@ class Runner:
         return report
 
 
-def _commands(run: str | Sequence[str]) -> list[str]:
-    return [run] if isinstance(run, str) else list(run)
+MAX_NAMED = 20
+"""Nodes a group step's reason names one by one; the rest are counted (every node's own result is in its command_finished)."""
+
+
+def _some(items: Sequence[str], sep: str = ", ") -> str:
+    shown = sep.join(items[:MAX_NAMED])
+    return shown + (f"{sep}+{len(items) - MAX_NAMED} more" if len(items) > MAX_NAMED else "")
 
 
 class _Aborted(Exception):

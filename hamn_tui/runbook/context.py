@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from ..cluster.model import Cluster, Node
-from .model import Runbook
+from ..cluster.model import LOCAL_PLATFORM, Cluster, Node
+from .model import Runbook, RunSpec, run_for
 from .names import cluster_values
 from .params import check_value
 from .template import lookup_in, render
@@ -13,6 +13,11 @@ from .template import lookup_in, render
 
 class ParamError(ValueError):
     """A parameter value that cannot be used; the message names the parameter."""
+
+
+class PlatformError(ValueError):
+    """A step has no command for the platform of the node it would run on (a runbook checked
+    without the cluster file: validation against the cluster refuses it first)."""
 
 
 def node_values(name: str, node: Node) -> dict[str, Any]:
@@ -96,6 +101,47 @@ class RunContext:
             if name in self.cluster.nodes:
                 values["node"] = node_values(name, self.cluster.nodes[name])
         return lookup_in(values)
+
+    def platform(self, node: str | None) -> str:
+        """The platform of the node a step runs on (a role or a node name); `local` is hamn's own."""
+        name = self.roles.get(node, node) if node else None
+        if self.cluster is not None and name in self.cluster.nodes:
+            return self.cluster.nodes[name].platform
+        return LOCAL_PLATFORM
+
+    def commands_for(self, run: RunSpec | None, node: str | None) -> list[str]:
+        """The command templates `node` runs: its platform's, from a per-platform table."""
+        picked = run_for(run, self.platform(node))
+        if picked is None:
+            platforms = ", ".join(run) if isinstance(run, dict) else ""
+            raise PlatformError(f"no command for {self.roles.get(node or '', node)} ({self.platform(node)}); the step has one for: {platforms}")
+        return picked
+
+    def shown_commands(self, run: RunSpec | None, node: str) -> tuple[str, ...]:
+        """The commands as the operator sees them before they run on `node` (a role, a node, or
+        `@group`: the command of each platform among its members, once), secrets as ******."""
+        target = self.roles.get(node, node)
+        if node.startswith("@") and self.cluster is not None:
+            members = self.cluster.groups.get(node[1:], [])
+            platforms = list(dict.fromkeys(self.platform(m) for m in members)) or [LOCAL_PLATFORM]
+        else:
+            platforms = [self.platform(node)]
+        shown: list[str] = []
+        for platform in platforms:
+            for text in run_for(run, platform) or []:
+                line = self.shown(text, target)
+                if line not in shown:
+                    shown.append(line)
+        return tuple(shown)
+
+    def pick(self, value: Any, node: str | None) -> Any:
+        """A probe argument as `node` sees it: its platform's entry of a per-platform table."""
+        if isinstance(value, dict):
+            platform = self.platform(node)
+            if platform not in value:
+                raise PlatformError(f"no probe argument for {self.roles.get(node or '', node)} ({platform}); it has one for: {', '.join(value)}")
+            return value[platform]
+        return value
 
     def command(self, text: str, node: str | None = None) -> str:
         """The shell text to run: every value one quoted word."""

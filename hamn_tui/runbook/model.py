@@ -10,6 +10,32 @@ from typing import ClassVar, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field
 
 Scalar = Union[bool, int, float, str]
+Commands = Union[str, list[str]]
+RunSpec = Union[str, list[str], dict[str, Union[str, list[str]]]]
+"""A command, a list of commands run in order, or either one per platform of the node the step
+runs on: `run = { linux = "service xcatd stop", aix = "stopsrc -s xcatd" }`."""
+
+
+def run_variants(run: RunSpec | None) -> dict[str | None, list[str]]:
+    """Each platform's commands (`None`: one set for every platform)."""
+    if run is None:
+        return {}
+    if isinstance(run, dict):
+        return {p: [c] if isinstance(c, str) else list(c) for p, c in run.items()}
+    return {None: [run] if isinstance(run, str) else list(run)}
+
+
+def run_for(run: RunSpec | None, platform: str) -> list[str] | None:
+    """The commands a node of `platform` runs; None when a per-platform table has none for it."""
+    variants = run_variants(run)
+    if None in variants:
+        return variants[None]
+    return variants.get(platform)
+
+
+def all_commands(run: RunSpec | None) -> list[str]:
+    """Every command of every platform, in order (for reading a runbook, never for running it)."""
+    return [c for cmds in run_variants(run).values() for c in cmds]
 ParamType = Literal["string", "int", "bool", "choice", "host", "ip", "secret"]
 StepKind = Literal["command", "check", "manual", "choice", "wait"]
 Confirm = Literal["none", "yes-no", "typed"]
@@ -46,7 +72,8 @@ class Check(_Strict):
     node: str
     probe: str
     field: str
-    args: dict[str, Scalar] = {}
+    args: dict[str, Union[Scalar, dict[str, str]]] = {}
+    """The probe's arguments; a string argument may be given per platform (`run = { linux = …, aix = … }`)."""
     user: str | None = None
     """Run-as user for probes that run a command on the node (`command`)."""
     equals: Scalar | None = None
@@ -86,12 +113,6 @@ class Capture(_Strict):
     """First group (or whole match) of the step's stdout becomes `{{ captured.NAME }}`."""
 
 
-class Rollback(_Strict):
-    run: str | list[str]
-    node: str | None = None
-    user: str | None = None
-    timeout_s: int = Field(default=300, ge=1, le=86400)
-    explain: str = ""
 
 
 class Option(_Strict):
@@ -101,14 +122,35 @@ class Option(_Strict):
 
 
 class When(_Strict):
-    """Run the step only if: a parameter, an earlier choice, or an earlier step's outcome matches."""
+    """Run the step only if: a parameter, an earlier choice, an earlier step's outcome, a value
+    captured earlier, or the platform of a node (a role, a node name, local) matches."""
 
     param: str | None = None
     choice: str | None = None
     step: str | None = None
+    captured: str | None = None
+    platform: str | None = None
     equals: Scalar | None = None
     in_: list[Scalar] | None = Field(default=None, alias="in")
     not_in: list[Scalar] | None = None
+
+    SOURCES: ClassVar[tuple[str, ...]] = ("param", "choice", "step", "captured", "platform")
+
+
+class Rollback(_Strict):
+    run: RunSpec
+    node: str | None = None
+    user: str | None = None
+    timeout_s: int = Field(default=300, ge=1, le=86400)
+    explain: str = ""
+    when: When | list[When] | None = None
+    """Undo only if this holds, typically on the state captured before the step
+    (`{ captured = "was_running", equals = "no" }`): a step that changed nothing has nothing to undo."""
+
+    def conditions(self) -> list[When]:
+        if self.when is None:
+            return []
+        return [self.when] if isinstance(self.when, When) else list(self.when)
 
 
 class Step(_Strict):
@@ -120,7 +162,7 @@ class Step(_Strict):
     doc: str = ""
     node: str = "local"
     user: str | None = None
-    run: str | list[str] | None = None
+    run: RunSpec | None = None
     mutating: bool | None = None
     timeout_s: int = Field(default=300, ge=1, le=86400)
     expect: Expect = Expect()
@@ -160,10 +202,12 @@ class Step(_Strict):
             return []
         return [self.when] if isinstance(self.when, When) else list(self.when)
 
-    def commands(self) -> list[str]:
-        if self.run is None:
-            return []
-        return [self.run] if isinstance(self.run, str) else list(self.run)
+    def commands(self, platform: str | None = None) -> list[str]:
+        """The commands for a node of `platform` ([] if the step has none for it); without a
+        platform, every command of every platform (for reading, never for running)."""
+        if platform is None:
+            return all_commands(self.run)
+        return run_for(self.run, platform) or []
 
 
 class Runbook(_Strict):

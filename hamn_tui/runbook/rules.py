@@ -6,10 +6,10 @@ steps, secrets never written into commands, and templates that resolve and stay 
 from __future__ import annotations
 
 import re
-from ..cluster.model import Cluster
+from ..cluster.model import LOCAL_PLATFORM, PLATFORMS, Cluster
 from .probe_specs import PROBES
 from ..inputs.problems import Problems, did_you_mean
-from .model import Check, Runbook, Step, When
+from .model import Check, Runbook, RunSpec, Step, When, run_variants
 from .names import known_name_problem
 from .params import check_value
 from .template import TemplateError, placeholders, scan_shell
@@ -127,20 +127,19 @@ class RuleChecker:
                     self.p.add(at + ("options", n, "id"), f'duplicate option id "{oid}"')
         for n, cond in enumerate(step.conditions()):
             self._when(at + ("when",) + ((n,) if isinstance(step.when, list) else ()), cond)
-        for n, cmd in enumerate(step.commands()):
-            self._shell(at + ("run",) + ((n,) if isinstance(step.run, list) else ()), cmd)
+        self._run(at + ("run",), step.run, step.node)
         if step.rollback is not None:
             # a rollback runs after its step completed, so it may use what the step captured
             earlier = set(self.captured)
             self.captured.update(c.name for c in step.capture)
             rb = step.rollback
-            runs = [rb.run] if isinstance(rb.run, str) else rb.run
-            for n, cmd in enumerate(runs):
-                self._shell(at + ("rollback", "run") + ((n,) if isinstance(rb.run, list) else ()), cmd)
+            self._run(at + ("rollback", "run"), rb.run, rb.node or step.node)
             if rb.node is not None:
                 self._node(at + ("rollback", "node"), rb.node, group_ok=True)
             if rb.user is not None:
                 self._text(at + ("rollback", "user"), rb.user)
+            for n, cond in enumerate(rb.conditions()):
+                self._when(at + ("rollback", "when") + ((n,) if isinstance(rb.when, list) else ()), cond)
             self.captured = earlier
         for key in ("title", "explain", "attest", "user", "confirm_text"):
             value = getattr(step, key)
@@ -162,6 +161,45 @@ class RuleChecker:
             for n, check in enumerate(getattr(step, key)):
                 self._check(at + (key, n), check)
 
+    def _run(self, at: tuple, run: RunSpec | None, node: str) -> None:
+        """Every command of every platform is checked; a per-platform table covers the platforms
+        of the nodes the step can run on."""
+        if isinstance(run, dict):
+            self._platform_table(at, run, node)
+        for platform, cmds in run_variants(run).items():
+            base = at + ((platform,) if platform is not None else ())
+            listed = isinstance(run.get(platform) if isinstance(run, dict) else run, list)
+            for n, cmd in enumerate(cmds):
+                self._shell(base + ((n,) if listed else ()), cmd)
+
+    def _platforms(self, node: str) -> dict[str, str]:
+        """Platform -> a node of the cluster file a step on `node` can run on (empty without a cluster)."""
+        if node == "local":
+            return {LOCAL_PLATFORM: "local (the console where hamn runs)"}
+        if self.cluster is None:
+            return {}
+        if node in ("primary", "standby"):
+            names = [n for n, nd in self.cluster.nodes.items() if nd.role in ("primary", "standby")]
+        elif node.startswith("@"):
+            names = list(self.cluster.groups.get(node[1:], []))
+        else:
+            names = [node] if node in self.cluster.nodes else []
+        found: dict[str, str] = {}
+        for name in names:
+            found.setdefault(self.cluster.nodes[name].platform, name)
+        return found
+
+    def _platform_table(self, at: tuple, table: dict, node: str) -> None:
+        if not table:
+            self.p.add(at, f"an empty table: give one entry per platform ({', '.join(PLATFORMS)}), or one plain value")
+        for key in table:
+            if key not in PLATFORMS:
+                self.p.add(at + (key,), f'unknown platform "{key}"{did_you_mean(key, PLATFORMS)}; platforms: {", ".join(PLATFORMS)}')
+        for platform, example in self._platforms(node).items():
+            if platform not in table:
+                self.p.add(at, f'nothing for platform "{platform}": {node} can be {example}, which the cluster file says is {platform}; '
+                               f'add {platform} = "…" or give one plain value for every platform')
+
     def _node(self, at: tuple, node: str, group_ok: bool) -> None:
         if node in FIXED_NODES:
             return
@@ -179,10 +217,10 @@ class RuleChecker:
         self.p.add(at, f'unknown node "{node}"{did_you_mean(node, names)}: use local, primary, standby, @group' + (", or a node of the cluster file" if self.cluster else ""))
 
     def _when(self, at: tuple, when: When) -> None:
-        sources = [k for k in ("param", "choice", "step") if getattr(when, k) is not None]
+        sources = [k for k in When.SOURCES if getattr(when, k) is not None]
         ops = [k for k in ("equals", "in_", "not_in") if getattr(when, k) is not None]
         if len(sources) != 1:
-            self.p.add(at, "when needs exactly one of param, choice or step")
+            self.p.add(at, "when needs exactly one of param, choice, step, captured or platform")
             return
         if len(ops) != 1:
             self.p.add(at, "when needs exactly one of equals, in or not_in")
@@ -200,6 +238,14 @@ class RuleChecker:
                     check_value(param, v)
                 except ValueError as exc:
                     self.p.add(at, f'{exc} (parameter "{name}")')
+        elif src == "captured":
+            if name not in self.captured:
+                self.p.add(at + ("captured",), f'"{name}" is not captured by an earlier step{did_you_mean(name, self.captured)}')
+        elif src == "platform":
+            self._node(at + ("platform",), name, group_ok=False)
+            for v in values:
+                if v not in PLATFORMS:
+                    self.p.add(at, f'"{v}" is not a platform{did_you_mean(str(v), PLATFORMS)}; platforms: {", ".join(PLATFORMS)}')
         elif src == "choice":
             step = self.seen_steps.get(name)
             if step is None or step.kind != "choice":
@@ -257,11 +303,16 @@ class RuleChecker:
                 if isinstance(value, str) and op not in ("matches", "not_matches"):
                     self._text(at + ((op if op != "in_" else "in"),) + ((n,) if isinstance(values, list) else ()), value)
         for arg, value in check.args.items():
-            if isinstance(value, str):
+            if isinstance(value, dict):
+                self._platform_table(at + ("args", arg), value, check.node)
+            for platform, text in (value.items() if isinstance(value, dict) else [(None, value)]):
+                where = at + ("args", arg) + ((platform,) if platform is not None else ())
+                if not isinstance(text, str):
+                    continue
                 if check.probe == "command" and arg == "run":
-                    self._shell(at + ("args", arg), value)
+                    self._shell(where, text)
                 else:
-                    self._text(at + ("args", arg), value)
+                    self._text(where, text)
 
     # --- text and templates ----------------------------------------------------------------------------
     def _regex(self, at: tuple, rx: str | None) -> None:

@@ -4,6 +4,7 @@ A scenario is data, validated like a runbook: every problem is `file:line:col: k
 
     [scenario]      title, summary, story, db2_level ("11.5" | "9.7"), start ("pair" | "standalone")
     [db2]           HADR settings of the simulated databases (default: the training cluster file's)
+    [site]          service_nodes: how many (sn1…snN, all in @service_nodes; default the cluster file's two)
     [nodes.NAME]    autostart (DB2 instance at boot), clock_skew_s
     [[setup]]       actions applied in order before the trainee starts, `after_s` seconds apart
     [[faults]]      actions at `at_s` seconds after the start, or when a step `at_step` reaches
@@ -20,12 +21,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ..inputs.problems import InputError, Problems, did_you_mean
 from ..inputs.schema_errors import add_validation_errors
 from ..inputs.toml_file import read_toml
+from .site import MAX_SERVICE_NODES, service_node_names
 
 SCENARIO_DIR = Path(__file__).with_name("scenarios")
-ActionName = Literal["crash_node", "power_on", "kill_db2", "partition", "heal", "start_service", "stop_service", "advance", "run"]
+ActionName = Literal["crash_node", "power_on", "kill_db2", "partition", "heal", "start_service", "stop_service", "fail_service",
+                     "hang_service", "advance", "run", "congest_hadr", "decongest_hadr", "takeover_fails_halfway"]
 NEEDS = {
     "crash_node": ("node",), "power_on": ("node",), "kill_db2": ("node",), "partition": ("nodes",), "heal": ("nodes",),
-    "start_service": ("node", "service"), "stop_service": ("node", "service"), "advance": ("seconds",), "run": ("node", "command"),
+    "start_service": ("node", "service"), "stop_service": ("node", "service"), "fail_service": ("node", "service"),
+    "hang_service": ("node", "service", "seconds"), "advance": ("seconds",), "run": ("node", "command"),
+    "congest_hadr": ("node",), "decongest_hadr": ("node",), "takeover_fails_halfway": ("node",),
 }
 
 
@@ -45,6 +50,11 @@ class Db2Settings(_Strict):
     syncmode: Literal["SYNC", "NEARSYNC", "ASYNC", "SUPERASYNC"] | None = None
     hadr_timeout_s: int | None = Field(default=None, ge=1)
     peer_window_s: int | None = Field(default=None, ge=0)
+
+
+class Site(_Strict):
+    service_nodes: int | None = Field(default=None, ge=1, le=MAX_SERVICE_NODES)
+    """sn1…snN in the `service_nodes` group (None: the training cluster file's own)."""
 
 
 class NodeSettings(_Strict):
@@ -86,6 +96,7 @@ class Rehearse(_Strict):
 class Scenario(_Strict):
     scenario: Meta
     db2: Db2Settings = Db2Settings()
+    site: Site = Site()
     nodes: dict[str, NodeSettings] = {}
     setup: list[SetupAction] = []
     faults: list[Fault] = []
@@ -106,7 +117,8 @@ def scenario_path(name: str) -> Path:
 
 
 def load_scenario(name: str, nodes: list[str]) -> Scenario:
-    """Load and check a scenario against the training cluster's node names; InputError with located problems."""
+    """Load and check a scenario against the training cluster's node names (and the service
+    nodes its `[site]` adds); InputError with located problems."""
     path = scenario_path(name)
     if not path.exists():
         raise InputError([_missing(path)])
@@ -118,6 +130,9 @@ def load_scenario(name: str, nodes: list[str]) -> Scenario:
         add_validation_errors(problems, exc, Scenario)
         raise InputError(problems.sorted()) from None
     sc.name = path.stem
+    if sc.site.service_nodes is not None:
+        generated = set(service_node_names(MAX_SERVICE_NODES))
+        nodes = [n for n in nodes if n not in generated] + service_node_names(sc.site.service_nodes)
     _check(sc, problems, nodes)
     if problems:
         raise InputError(problems.sorted())

@@ -7,6 +7,7 @@ few seconds apart, and the partner once.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from typing import Any, Awaitable, Callable, Mapping
 
@@ -17,6 +18,10 @@ from ..base import ProbeSet, Reading
 from ..host import run_collect
 from .gates import advise
 from .model import HadrStatus, ParseError
+
+INSTANCE_DOWN = re.compile(r"^Unable to attach to database manager on (?:member|partition) \d+", re.M)
+"""db2pd's answer on a node whose DB2 instance is not started (the node is up): the database cannot
+be active there, so a fence by stopping DB2 counts as the old primary being down."""
 
 REREAD_S = 5.0
 """Delay between the two readings of a takeover decision."""
@@ -104,8 +109,12 @@ def db2_probes(transport: Transport, cluster: Cluster, ctx: RunContext | None = 
         down: bool | None = None
         if partner is not None:
             try:
-                primary = await read_db2pd(partner)
-                down = False
+                text = await text_of(partner, f"db2pd -db {database} -hadr")
+                if INSTANCE_DOWN.search(text):
+                    unreadable, down = True, True  # its DB2 instance is not running: nothing there acts as primary now
+                else:
+                    primary = parse_db2pd(text)
+                    down = False
             except TransportError:
                 unreadable, down = True, True  # could not reach it at all: observed down
             except ParseError:

@@ -8,20 +8,24 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import db2clp, net, posix, services, xcat
+from . import db2auto, db2clp, db2reg, files, names, net, posix, services, tcp, xcat
 
 if TYPE_CHECKING:
     from ..shell import Handler, Shell
 
 COMMON: dict[str, "Handler"] = {**posix.COMMANDS}
 LINUX_ONLY = {"ip": net.ip, "arping": net.arping, "systemctl": services.systemctl, "service": services.service}
-AIX_ONLY = {"stopsrc": services.stopsrc, "startsrc": services.startsrc, "lssrc": services.lssrc, "mktcpip": net.mktcpip}
-NODE = {"ifconfig": net.ifconfig, "ssh": net.ssh, "rsync": net.rsync, "scp": net.scp, **xcat.COMMANDS}
+AIX_ONLY = {"host": names.host, "stopsrc": services.stopsrc, "startsrc": services.startsrc, "lssrc": services.lssrc, "mktcpip": net.mktcpip,
+            "lsattr": net.lsattr}
+NODE = {"ifconfig": net.ifconfig, "ping": net.ping, "ssh": net.ssh, "rsync": net.rsync, "scp": net.scp, **xcat.COMMANDS,
+        "getent": names.getent, "bash": tcp.bash, "timeout": tcp.timeout, "find": files.find, "sort": files.sort,
+        "sha256sum": files.sha256sum, "df": files.df, "selinuxenabled": files.selinuxenabled, "restorecon": files.restorecon}
 INSTANCE_OWNER = {"db2": db2clp.db2, "db2pd": db2clp.db2pd, "db2start": db2clp.db2start, "db2stop": db2clp.db2stop,
-                  "db2gcf": db2clp.db2gcf}
+                  "db2gcf": db2clp.db2gcf, "db2set": db2reg.db2set, "db2iauto": db2auto.db2iauto}
 
 PATHS = {"ip": "/sbin/ip", "mktcpip": "/usr/sbin/mktcpip", "rsync": "/usr/bin/rsync", "arping": "/usr/sbin/arping",
-         "crontab": "/usr/bin/crontab", "ifconfig": "/sbin/ifconfig", "flock": "/usr/bin/flock"}
+         "crontab": "/usr/bin/crontab", "ifconfig": "/sbin/ifconfig", "flock": "/usr/bin/flock",
+         "selinuxenabled": "/usr/sbin/selinuxenabled", "restorecon": "/sbin/restorecon"}
 
 
 def table(sh: "Shell") -> dict[str, "Handler"]:

@@ -132,6 +132,27 @@ def mktcpip(inv: Inv) -> int:
     return 0
 
 
+def lsattr(inv: Inv) -> int:
+    """AIX `lsattr -El IF -a netaddr -a netmask`: the interface's address as the ODM keeps it (what
+    mktcpip writes), one `attribute value description user_settable` line per attribute (AIX
+    lsattr command reference). An interface without an address shows an empty value."""
+    _, values, rest = _flags(inv.argv[1:], "ER", "la")
+    iface = values.get("l", [""])[0]
+    wanted = values.get("a", ["netaddr", "netmask"])
+    if rest or not iface or any(a not in ("netaddr", "netmask") for a in wanted):
+        raise NotSimulated(f"lsattr {' '.join(inv.argv[1:])} (only -El IF -a netaddr -a netmask)")
+    node = inv.node
+    if iface not in node.addrs and iface not in node.persistent_addrs:
+        inv.err(f'lsattr: 0514-519 The following device was not found in the customized\n\tdevice configuration database:\n\t{iface}\n')
+        return 1
+    saved = (node.persistent_addrs.get(iface) or node.addrs.get(iface) or [""])[0]
+    itf = ipaddress.ip_interface(saved) if saved else None
+    lines = {"netaddr": f"netaddr {str(itf.ip) if itf else '':<16}Internet Address True",
+             "netmask": f"netmask {str(itf.netmask) if itf else '':<16}Subnet Mask      True"}
+    inv.out("".join(lines[a] + "\n" for a in wanted))
+    return 0
+
+
 def arping(inv: Inv) -> int:
     flags, values, rest = _flags(inv.argv[1:], "UDAqb", "cIsw")
     if len(rest) != 1:
@@ -160,6 +181,32 @@ def arping(inv: Inv) -> int:
         return 1 if got else 0
     if "U" in flags:
         return 0
+    return 0 if got else 1
+
+
+def ping(inv: Inv) -> int:
+    """`ping -c N HOST`: echo replies from the node that holds the address, if it talks to this one.
+
+    Output as each platform's ping prints it (iputils on Linux; AIX's "N packets received"), exit
+    1 when nothing answered (iputils ping(8): "If ping does not receive any reply packets at all
+    it will exit with code 1").
+    """
+    _, values, rest = _flags(inv.argv[1:], "qn", "cwW")
+    if len(rest) != 1:
+        raise NotSimulated(f"ping {' '.join(inv.argv[1:])}")
+    target, count = rest[0], int(values.get("c", ["3"])[0])
+    sim = inv.sim
+    answers = any(n is not inv.node and n.kind != "console" and sim.talks(inv.node, n) and sim.holds(n, target) for n in sim.nodes.values()) \
+        or sim.holds(inv.node, target)
+    got = count if answers else 0
+    if inv.node.os == "aix":
+        inv.out(f"PING {target}: ({target}): 56 data bytes\n")
+        inv.out("".join(f"64 bytes from {target}: icmp_seq={i} ttl=255 time=0 ms\n" for i in range(got)))
+        inv.out(f"\n----{target} PING Statistics----\n{count} packets transmitted, {got} packets received, {100 - 100 * got // count}% packet loss\n")
+    else:
+        inv.out(f"PING {target} ({target}) 56(84) bytes of data.\n")
+        inv.out("".join(f"64 bytes from {target}: icmp_seq={i + 1} ttl=64 time=0.312 ms\n" for i in range(got)))
+        inv.out(f"\n--- {target} ping statistics ---\n{count} packets transmitted, {got} received, {100 - 100 * got // count}% packet loss, time {1000 * (count - 1)}ms\n")
     return 0 if got else 1
 
 

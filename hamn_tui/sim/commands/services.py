@@ -10,7 +10,9 @@ from __future__ import annotations
 from ..cluster import Service, SimCluster, SimNode
 from ..shell import Inv, NotSimulated
 
-KNOWN = ("xcatd", "dhcpd", "named", "conserver", "crond", "sshd")
+KNOWN = ("xcatd", "dhcpd", "dhcpsd", "named", "conserver", "crond", "sshd", "httpd", "tftp")
+"""dhcpsd: AIX's DHCP server subsystem (AIX commands reference, dhcpsd; xCAT's shared-data HAMN page
+for AIX keeps it out of /etc/rc.tcpip on the standby, as dhcpd is kept off on Linux)."""
 DHCPD_CONF = ("/etc/dhcp/dhcpd.conf", "/etc/dhcpd.conf")
 
 
@@ -19,6 +21,8 @@ def start(sim: SimCluster, node: SimNode, name: str) -> str | None:
     svc = node.services.setdefault(name, Service())
     if name == "dhcpd" and not any("subnet" in node.fs.text(p) for p in DHCPD_CONF if node.fs.exists(p)):
         return "dhcpd: Not configured to listen on any interfaces!"
+    if svc.fails:
+        return svc.fails
     if not svc.running:
         svc.running, svc.pid = True, sim.next_pid()
         sim.note(f"{node.name}: {name} started")
@@ -30,6 +34,8 @@ def start(sim: SimCluster, node: SimNode, name: str) -> str | None:
 def stop(sim: SimCluster, node: SimNode, name: str) -> None:
     svc = node.services.get(name)
     if svc is not None and svc.running:
+        if svc.stop_s:
+            sim.clock.advance(svc.stop_s)  # the daemon takes that long to go: the command waits with it
         svc.running = False
         sim.note(f"{node.name}: {name} stopped")
         sim.settle()
