@@ -312,6 +312,11 @@ class Runner:
             return self.ctx.captured.get(cond.captured), f"captured {cond.captured}"
         if cond.platform is not None:
             return self.ctx.platform(cond.platform), f"the platform of {cond.platform}"
+        if cond.cluster is not None:
+            try:
+                return self.ctx.lookup()(f"cluster.{cond.cluster}"), f"cluster.{cond.cluster}"
+            except Exception:  # no cluster file (a local run): the value is not known
+                return None, f"cluster.{cond.cluster}"
         return self.state.outcomes.get(cond.step or ""), f"step {cond.step}"
 
     async def _evaluate(self, step: Step, phase: Any, checks: Sequence[Any]) -> list[CheckOutcome]:

@@ -123,18 +123,20 @@ class Option(_Strict):
 
 class When(_Strict):
     """Run the step only if: a parameter, an earlier choice, an earlier step's outcome, a value
-    captured earlier, or the platform of a node (a role, a node name, local) matches."""
+    captured earlier, the platform of a node (a role, a node name, local), or a value of the
+    cluster file (`cluster = "database"`: one runbook for DB2 and PostgreSQL pairs) matches."""
 
     param: str | None = None
     choice: str | None = None
     step: str | None = None
     captured: str | None = None
     platform: str | None = None
+    cluster: str | None = None
     equals: Scalar | None = None
     in_: list[Scalar] | None = Field(default=None, alias="in")
     not_in: list[Scalar] | None = None
 
-    SOURCES: ClassVar[tuple[str, ...]] = ("param", "choice", "step", "captured", "platform")
+    SOURCES: ClassVar[tuple[str, ...]] = ("param", "choice", "step", "captured", "platform", "cluster")
 
 
 class Rollback(_Strict):

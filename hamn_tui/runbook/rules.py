@@ -220,7 +220,7 @@ class RuleChecker:
         sources = [k for k in When.SOURCES if getattr(when, k) is not None]
         ops = [k for k in ("equals", "in_", "not_in") if getattr(when, k) is not None]
         if len(sources) != 1:
-            self.p.add(at, "when needs exactly one of param, choice, step, captured or platform")
+            self.p.add(at, "when needs exactly one of param, choice, step, captured, platform or cluster")
             return
         if len(ops) != 1:
             self.p.add(at, "when needs exactly one of equals, in or not_in")
@@ -241,6 +241,14 @@ class RuleChecker:
         elif src == "captured":
             if name not in self.captured:
                 self.p.add(at + ("captured",), f'"{name}" is not captured by an earlier step{did_you_mean(name, self.captured)}')
+        elif src == "cluster":
+            problem = known_name_problem(f"cluster.{name}", set(), set())
+            if problem:
+                self.p.add(at + ("cluster",), problem)
+            elif name == "database":
+                for v in values:
+                    if v not in self.rb.runbook.databases:
+                        self.p.add(at, f'"{v}" is not one of this runbook\'s databases ({", ".join(self.rb.runbook.databases)})')
         elif src == "platform":
             self._node(at + ("platform",), name, group_ok=False)
             for v in values:
