@@ -94,8 +94,12 @@ def test_dhcpd_running_on_the_standby_is_stopped_and_xcatd_stays_stopped_there()
 
 
 def test_on_aix_the_names_are_resolved_with_host():
+    """The cluster file's platform picks `host` (test_db2_runbooks_platform.py sees the commands sent)."""
     t = Training("fresh-install", platform="aix")
-    r = run(t, "db2-hadr-setup", sets={"platform": "aix"}, **SETUP)
+    assert sh(t, "mn2", "sed -i '/mn1/d' /etc/hosts")[0] == 0
+    r = run(t, "db2-hadr-setup", **SETUP)
+    assert r.outcome == "failed" and r.steps["name-resolution"] == "failed"  # `host mn1` fails on mn2
+    r = run(Training("fresh-install", platform="aix"), "db2-hadr-setup", **SETUP)
     assert r.outcome == "done", {s: o for s, o in r.steps.items() if o == "failed"}
-    assert (r.steps["name-resolution-aix"], r.steps["name-resolution"]) == ("done", "skipped")
+    assert r.steps["name-resolution"] == "done"
     assert r.steps["dhcpd-standby-status"] == "skipped"  # no DHCP on AIX management nodes

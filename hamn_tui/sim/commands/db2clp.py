@@ -82,6 +82,10 @@ def _statement(inv: Inv, a: list[str], w: list[str]) -> m.Msg | tuple[str, int]:
             return bad
         node.db.alt_server = None if a[8].upper() == "NULL" else (a[8], a[10])  # type: ignore[union-attr]
         return m.ok("UPDATE ALTERNATE SERVER FOR DATABASE")
+    if at(0) == "list" and at(1) in DB_WORDS and at(2) == "directory":
+        if n != 3:
+            raise NotSimulated(f"LIST DATABASE DIRECTORY {' '.join(a[3:])} (only the system database directory)")
+        return _directory(inv)
     if at(0) == "backup" and at(1) in DB_WORDS and n >= 3:
         return _db(inv, a[2]) or _backup(inv, a[3:], w[3:])
     if at(0) == "restore" and at(1) in DB_WORDS and n >= 3:
@@ -130,6 +134,29 @@ def _statement(inv: Inv, a: list[str], w: list[str]) -> m.Msg | tuple[str, int]:
                 "         Name           Handle                                    Name    Agents\n"
                 "-------- -------------- ---------- ------------------------------ -------- -----\n" + rows + "\n", 0)
     return m.not_simulated(f"the CLP statement {' '.join(a)!r}")
+
+
+def _directory(inv: Inv) -> tuple[str, int]:
+    """The system database directory: the node's one database, cataloged locally (Indirect).
+
+    source: IBM Db2 docs, LIST DATABASE DIRECTORY command, example output (SSEPGG_9.7.0 r0001961):
+    the entry's fields and "Alternate server hostname / port number", which UPDATE ALTERNATE SERVER
+    FOR DATABASE sets and `... using hostname NULL port NULL` clears (r0011565); an entry without
+    one prints the two labels with nothing after "=".
+    """
+    db = inv.node.db
+    if db is None:
+        # source: IBM message reference SQL1057W (the system database directory is empty); not re-read
+        return m.wrap(m.msg("SQL1057W", "The system database directory is empty.").text) + "\n", 2
+    host, port = db.alt_server or ("", "")
+    release = "d.00" if inv.sim.level == "9.7" else "15.00"
+    field = lambda label, value: f" {label:<37}= {value}".rstrip() + "\n"  # noqa: E731
+    return ("\n System Database Directory\n\n Number of entries in the directory = 1\n\nDatabase 1 entry:\n\n"
+            + field("Database alias", db.name) + field("Database name", db.name)
+            + field("Local database directory", inv.sim.instance_home) + field("Database release level", release)
+            + field("Comment", "") + field("Directory entry type", "Indirect")
+            + field("Catalog database partition number", "0") + field("Alternate server hostname", host)
+            + field("Alternate server port number", port) + "\n", 0)
 
 
 def _update_cfg(inv: Inv, pairs: list[str]) -> m.Msg:
