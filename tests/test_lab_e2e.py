@@ -132,7 +132,7 @@ def test_dump_restore_method_copies_the_xcat_database(lab, tmp_path):  # noqa: F
     assert sql(lab, "mn2", "SELECT pg_is_in_recovery()") == "f"
     # The cron jobs went to each node's own /etc/cron.d, not to this machine's.
     assert "pg_dump" in (lab.dir / "mn1" / "cron.d" / "hamn-pg-dump").read_text()
-    assert "pg_restore" in (lab.dir / "mn2" / "cron.d" / "hamn-pg-restore").read_text()
+    assert "hamn-pg-restore-job" in (lab.dir / "mn2" / "cron.d" / "hamn-pg-restore").read_text()
     assert not (lab.dir / "mn1" / "cron.d" / "hamn-pg-restore").exists()
     from pathlib import Path
 

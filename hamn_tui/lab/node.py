@@ -7,8 +7,9 @@ mounts the node's own copies over the paths the runbooks touch:
 - /run (tmpfs): /run/sshd, /run/postgresql (sockets), /run/lock (hamn's run lock)
 - /var/lib/postgresql: the data directory and the postgres user's home (~/.ssh)
 - /var/log/postgresql, /etc/cron.d (the dump/restore runbook's jobs)
-- /etc/shadow: a copy in which `postgres` is unlocked (sshd refuses locked accounts with
-  UsePAM no), so the machine's own account database is never changed.
+- /etc: an overlay over the machine's /etc whose upper layer holds a copy of /etc/shadow in
+  which `postgres` is unlocked (sshd refuses locked accounts with UsePAM no), so the machine's
+  own account database is never changed, and writes to /etc stay in the node.
 
 Everything started over SSH inherits those namespaces; the lab itself enters them with
 `nsenter -t SSHD_PID`. The sshd process is therefore the node's anchor.
@@ -31,8 +32,8 @@ from .topology import NODES, SERVICE_IP
 SSHD = "/usr/sbin/sshd"
 PG_USER = "postgres"
 
-MOUNTS = {"pghome": "/var/lib/postgresql", "log": "/var/log/postgresql", "cron.d": "/etc/cron.d", "shadow": "/etc/shadow"}
-"""node dir entry -> the path it is mounted over inside the node."""
+MOUNTS = {"pghome": "/var/lib/postgresql", "log": "/var/log/postgresql", "cron.d": "/etc/cron.d"}
+"""node dir entry -> the path it is mounted over inside the node (after the /etc overlay)."""
 
 
 def keygen(path: Path, comment: str) -> None:
@@ -77,7 +78,13 @@ def prepare_files(lab: Path, node: str, client_pub: str, pg_key: Path) -> None:
     os.chmod(d / "pghome", 0o755)
     os.chown(d / "log", 0, pg.pw_gid)
     os.chmod(d / "log", 0o1775)
-    shadow = d / "shadow"
+    # /etc/shadow comes from an overlay on the node's /etc (boot_script), not from a bind mount on
+    # the file: the machine's tools (usermod, passwd) replace /etc/shadow by a rename, and the
+    # kernel then detaches every mount on the old file in other namespaces, so the node would see
+    # the machine's shadow again, postgres locked, in the middle of a run.
+    for sub in ("etc-upper", "etc-work"):
+        (d / sub).mkdir(exist_ok=True)
+    shadow = d / "etc-upper" / "shadow"
     shadow.write_text(_unlocked_shadow(PG_USER))
     os.chmod(shadow, 0o640)
     keygen(d / "host_ed25519", f"hamn-lab-{node}")
@@ -142,6 +149,7 @@ def boot_script(lab: Path, node: str) -> str:
         "chmod 1777 /run/lock",
         f"chown {PG_USER}:{PG_USER} /run/postgresql && chmod 2775 /run/postgresql",
     ]
+    lines.append(f"mount -t overlay hamn-lab-etc -o lowerdir=/etc,upperdir={q(str(d / 'etc-upper'))},workdir={q(str(d / 'etc-work'))} /etc")
     for entry, target in MOUNTS.items():
         lines.append(f"mount --bind {q(str(d / entry))} {q(target)}")
     lines += [f"hostname {q(node)}", f"exec {SSHD} -D -e -f {q(str(d / 'sshd_config'))}"]
