@@ -45,3 +45,27 @@ def test_the_lab_pair_as_the_classifier_names_it(lab):  # noqa: F811
     both = _situation(lab)
     assert both.kind == "split_brain", both
     assert both.recommended and both.recommended[0].roles == {"primary": "mn1", "standby": "mn2"}  # mn1 holds the service IP
+
+
+def test_a_dump_method_pair_on_the_lab(lab, tmp_path):  # noqa: F811
+    """Two read-write servers with the service IP on mn1: healthy for a dump-method pair (the
+    same readings a streaming pair calls split brain); mn1 crashed → fail over with pg-dump-failover."""
+    dump_file = tmp_path / "dump-cluster.toml"
+    dump_file.write_text(lab.cluster_path.read_text().replace("[pg]\n", '[pg]\nmethod = "dump"\n', 1))
+
+    async def read() -> Situation:
+        target = ClusterTarget(str(dump_file))
+        reader = StatusReader(target)
+        try:
+            return assess(await reader.read(), target.cluster)
+        finally:
+            await reader.close()
+
+    lab.reset("independent")
+    healthy = asyncio.run(read())
+    assert healthy.kind == "healthy", healthy
+    assert healthy.recommended[0].runbook == "pg-dump-failover"
+    lab.crash("mn1")
+    down = asyncio.run(read())
+    assert down.kind == "primary_node_down", down
+    assert down.recommended[0].runbook == "pg-dump-failover" and down.recommended[0].roles == {"primary": "mn1", "standby": "mn2"}

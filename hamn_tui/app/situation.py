@@ -77,17 +77,22 @@ class Situation:
 
 
 def assess(snap: Snapshot, cluster: Cluster) -> Situation:
-    """`classify` with the cluster file's own threshold (PostgreSQL's max_lag_bytes)."""
-    return classify(snap, max_lag_bytes=cluster.pg.max_lag_bytes if cluster.pg is not None else None)
+    """`classify` with the cluster file's own threshold (PostgreSQL's max_lag_bytes) and method."""
+    pg = cluster.pg
+    return classify(snap, max_lag_bytes=pg.max_lag_bytes if pg is not None else None,
+                    dump_method=pg is not None and snap.database == "pg" and pg.method == "dump")
 
 
-def classify(snap: Snapshot, *, max_lag_bytes: int | None = None) -> Situation:
-    """The situation of a DB2 HADR or PostgreSQL pair from one snapshot."""
+def classify(snap: Snapshot, *, max_lag_bytes: int | None = None, dump_method: bool = False) -> Situation:
+    """The situation of a DB2 HADR or PostgreSQL pair from one snapshot. `dump_method`: a
+    PostgreSQL pair kept by periodic dump and restore, where both servers are read-write and the
+    primary is the node that holds the service IP."""
     nodes = [n for n in snap.nodes.values() if n.role_at_setup in ("primary", "standby")]
     if len(nodes) != 2:
         return Situation("unknown", f"the cluster file names {len(nodes)} management nodes, not a primary and a standby",
                          tuple(f"{n.name}: set up as {n.role_at_setup}" for n in nodes))
-    return _Pair(snap.database, nodes, max_lag_bytes).classify()
+    pair = _Pair(snap.database, nodes, max_lag_bytes)
+    return pair.dump_pair() if dump_method else pair.classify()
 
 
 class _Pair:
@@ -247,6 +252,51 @@ class _Pair:
                              (*evidence, *(f"{p.name}: could not read: {e[:160]}" for e in p.errors)), (rec,),
                              (f"do not force a takeover: {p.name} still answers",))
         return self.unknown(f"{s.name} is standby, {p.name} could not be read as primary")
+
+    # --- a dump-method PostgreSQL pair -----------------------------------------------------------
+    def dump_pair(self) -> Situation:
+        """Both servers run read-write; the primary is the one holding the service IP and serving
+        xCAT, the standby holds the last dump its restore job loaded."""
+        mn1, mn2 = self.configured["primary"], self.configured["standby"]
+        if all(n.reachable is False for n in self.nodes):
+            return Situation("both_down", f"neither {mn1.name} nor {mn2.name} answers over ssh", tuple(self.reach(n) for n in self.nodes),
+                             avoid=("do not start xCAT on one node before you know the other is down and fenced",))
+        holders = [n for n in self.nodes if n.holds_service_ip is True]
+        ip = lambda n: f"{n.name}: holds the service IP = {_show(n.holds_service_ip)}"  # noqa: E731
+        xcatd = lambda n: f"{n.name}: xcatd running = {_show(n.services.get('xcatd'))}"  # noqa: E731
+        if len(holders) == 2:
+            return Situation("split_brain", f"{mn1.name} and {mn2.name} both hold the service IP", tuple(ip(n) for n in self.nodes),
+                             avoid=("do not run any runbook until one node has given the address up: clients split between them",))
+        p = holders[0] if holders else (mn1 if mn1.reachable is not False else mn2)
+        s = self.other(p)
+        roles = {"primary": p.name, "standby": s.name}
+        evidence = (self.reach(p), ip(p), xcatd(p), self.fact(p, "reachable"), self.reach(s), ip(s), xcatd(s))
+        if not holders:
+            if p is mn2 or mn1.reachable is False:
+                return Situation("primary_node_down", f"{mn1.name} (primary) does not answer and nobody holds the service IP; "
+                                 f"{mn2.name} has the last dump it restored", evidence,
+                                 (Recommendation("pg-dump-failover", f"fence {mn1.name}, then serve xCAT from {mn2.name}'s copy "
+                                                 "(what was written after its last dump is lost)", {"primary": mn1.name, "standby": mn2.name}),),
+                                 (f"do not take over before {mn1.name} is fenced (powered off): it may come back and serve xCAT",))
+            return self.unknown("no node holds the service IP")
+        if s.services.get("xcatd") and p.services.get("xcatd"):
+            return Situation("split_brain", f"xcatd runs on {p.name} and on {s.name}, each with its own read-write database", evidence,
+                             avoid=(f"stop xcatd on {s.name}: its database is a copy, and what it writes is lost at the next restore",))
+        if self.database_down(p):
+            return Situation("primary_database_down", f"{p.name} holds the service IP but its PostgreSQL does not answer", evidence,
+                             (Recommendation("pg-dump-failover", f"only if {p.name}'s postgres cannot be restarted: {s.name}'s copy "
+                                             "lacks what was written after the last dump", roles),),
+                             (f"do not fail over while {p.name} may still come back: restart its postgres first",))
+        if s.reachable is False or s.replication.get("reachable") is False:
+            why = f"{s.name} does not answer" if s.reachable is False else f"{s.name}'s PostgreSQL does not answer"
+            return Situation("standby_lost", f"{p.name} serves xCAT without a copy: {why}", evidence,
+                             (Recommendation("pg-dump-restore-setup", f"bring {s.name} back, then set its restore job up again", roles),))
+        if p is not mn1:
+            return Situation("roles_switched", f"{p.name} (set up as standby) serves xCAT; {s.name} is up", evidence,
+                             (Recommendation("pg-dump-restore-setup", f"make {s.name} the copy of {p.name} (roles swapped), "
+                                             "then pg-dump-failover planned to switch back", roles),))
+        return Situation("healthy", f"{p.name} serves xCAT with the service IP; {s.name} keeps the dump copy", evidence,
+                         (Recommendation("pg-dump-failover", "only for planned maintenance", roles),))
 
     # --- sync --------------------------------------------------------------------------------------
     def connected(self, p: NodeStatus, s: NodeStatus) -> bool:

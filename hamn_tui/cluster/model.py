@@ -66,6 +66,9 @@ class Pg(_Strict):
     slot: str = "hamn_standby"
     dump_dir: str = "/var/lib/postgresql/dumps"
     max_lag_bytes: int = Field(default=16 * 1024 * 1024, ge=0)
+    method: Literal["streaming", "dump"] = "streaming"
+    """How the standby gets its copy: streaming replication (pg-streaming-setup), or the xCAT wiki's
+    periodic dump and restore (pg-dump-restore-setup), where both servers run read-write."""
 
 
 class ServiceIp(_Strict):

@@ -10,6 +10,7 @@ from . import cluster_toml, netns, node, postgres, preflight
 from .errors import LabError, LabNotUp
 from .state import LabState, default_dir
 from .topology import NAMESPACES, NODES, SERVICE_IP
+from ..transport.reach import MEMO
 
 
 class Lab:
@@ -139,6 +140,7 @@ class Lab:
         netns.add_service_ip("mn1")
         for address in (*NODES.values(), SERVICE_IP):
             netns.forget_neighbour(address)
+        MEMO.clear()  # this process's memory of a dead node, like the kernel's, is over
         postgres.reset(self.dir, self.state.sshd_pids, mode)
 
     def crash(self, name: str) -> list[int]:
@@ -158,6 +160,7 @@ class Lab:
         self.pg(name).kill9()
         netns.drop_service_ip(name)
         netns.set_cable(name, True)
+        MEMO.clear()
 
 
 def node_run_locks_clear(anchor: int) -> None:
