@@ -440,3 +440,13 @@ def test_on_a_terminal_each_check_gets_its_mark(capsys):
     assert lines[0].startswith("✓ cluster file and runbooks — fine")
     assert lines[1] == "✗ lock directory — mn1: /var/lock missing" and lines[2].strip() == "→ mkdir it"  # escapes neutralised
     assert lines[3].startswith("? clocks agree") and lines[-1] == "not ready: 2 problems"
+
+
+def test_the_home_line_leads_with_a_failure_before_an_unknown():
+    from hamn_tui.app.doctor import CheckResult, Report
+
+    report = Report("c.toml", (CheckResult("hostkeys", "SSH host keys known", "unknown", "mn1: no answer"),
+                               CheckResult("lockdir", "lock directory", "failed", "mn2: /var/lock missing", "mkdir it")))
+    assert report.line() == "not ready: lock directory: mn2: /var/lock missing (+1 more) — run hamn doctor"
+    only_unknown = Report("c.toml", report.checks[:1])
+    assert only_unknown.line().startswith("not ready: SSH host keys known: mn1: no answer")

@@ -82,3 +82,28 @@ def test_network_services_validates_for_a_postgresql_pair(tmp_path):
     assert all(not r.problems for r in results), [str(p) for r in results for p in r.problems]
     proc = open_procedure("network-services", cluster)
     assert proc is not None and "pg" in proc.runbook.runbook.databases
+
+
+def test_a_group_step_over_an_empty_group_says_it_ran_nothing(tmp_path):
+    from hamn_tui.inputs.toml_file import parse_toml_text
+    from hamn_tui.runbook.loader import runbook_from_document
+
+    from .test_runner import HEAD
+
+    text = HEAD.replace('databases = ["db2"]', 'databases = ["pg"]') + """
+[[steps]]
+id = "restart-sn"
+title = "restart xcatd on the service nodes"
+node = "@service_nodes"
+run = "echo restarted"
+confirm = "none"
+irreversible = true
+"""
+    cluster = load_cluster(pg_cluster(tmp_path))  # the lab's file: no service_nodes group
+    rb = runbook_from_document(parse_toml_text(text, "t.toml"), None, "t")
+    events: list = []
+    ctx = RunContext(resolve_params(rb, {}, None), cluster=cluster)
+    outcome = asyncio.run(Runner(rb, ctx, LocalTransport(), None, AutoOperator(), run_id="r", subscribers=[events.append]).run())
+    finished = [(e.step_id, e.outcome, e.reason) for e in events if isinstance(e, StepFinished)]
+    assert finished == [("restart-sn", "skipped", "@service_nodes has no nodes in the cluster file: nothing to run")]
+    assert outcome == "done"

@@ -116,7 +116,8 @@ class Report:
         """The home screen's one line."""
         if self.ready:
             return f"ready · {len(self.checks)} checks"
-        first = self.problems[0]
+        # a failure (something to fix) before an unknown (a node that did not answer), in check order
+        first = min(self.problems, key=lambda c: c.verdict != "failed")
         more = f" (+{len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
         return f"not ready: {first.title}: {first.detail}{more} — run hamn doctor"
 

@@ -474,6 +474,12 @@ class Runner:
 
     async def _command_step(self, step: Step, always: bool) -> StepEnd:
         nodes = self._nodes(step.node)
+        if not nodes and step.node.startswith("@"):
+            # a site without service nodes: nothing to run, and the record says so rather than "done"
+            why = f"{step.node} has no nodes in the cluster file: nothing to run"
+            self._finish(step, "skipped", why)
+            self.emit(StepFinished(step.id, "skipped", why))
+            return StepEnd("continue")
         try:
             rounds = self._rounds(step.run, nodes)
         except PlatformError as exc:
