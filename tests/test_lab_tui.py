@@ -34,7 +34,8 @@ def test_tui_home_on_the_lab_reads_the_real_pair(lab, tmp_path):  # noqa: F811
         async with app.run_test(size=(120, 40)) as pilot:
             await wait_for(pilot, lambda: screen_name(app) == "HomeScreen")
             panel = app.screen.query_one(StatusPanel)
-            await wait_for(pilot, lambda: panel.snap is not None, timeout=30, what="a reading of the lab")
+            # the whole first reading (until then the panel shows the nodes that have answered)
+            await wait_for(pilot, lambda: app.snapshot is not None and panel.snap is app.snapshot, timeout=30, what="a reading of the lab")
             nodes = panel.snap.nodes
             assert nodes["mn1"].reachable is True and nodes["mn2"].reachable is True
             assert nodes["mn1"].replication.get("role") == "primary"
