@@ -109,9 +109,8 @@ def test_ssh_and_the_database_probe_share_what_was_seen(sshd, tmp_path):  # noqa
     assert MEMO.silent(sshd.host, sshd.port) is None  # the node answered: forgotten
 
 
-def test_a_refused_ssh_port_is_does_not_answer(sshd, tmp_path):  # noqa: F811
-    cluster = sshd.cluster(tmp_path / "c.toml", port=free_port())
-
+def connect_error(cluster) -> TransportError:
+    """What running a command on mn1 raises (it must raise: nothing listens there)."""
     async def go():
         t = SshTransport(cluster)
         try:
@@ -121,7 +120,11 @@ def test_a_refused_ssh_port_is_does_not_answer(sshd, tmp_path):  # noqa: F811
         finally:
             await t.close()
 
-    err = asyncio.run(go())
+    return asyncio.run(go())
+
+
+def test_a_refused_ssh_port_is_does_not_answer(sshd, tmp_path):  # noqa: F811
+    err = connect_error(sshd.cluster(tmp_path / "c.toml", port=free_port()))
     assert err.unreachable and err.reason == "unreachable" and "Connection refused" in str(err)
 
 
@@ -361,15 +364,5 @@ def test_an_early_dial_that_failed_is_the_answer(sshd, tmp_path):  # noqa: F811
     port = free_port()
     cluster = sshd.cluster(tmp_path / "c.toml", port=port)
     DIALS.start(sshd.host, port, 5)
-
-    async def go():
-        t = SshTransport(cluster)
-        try:
-            with pytest.raises(TransportError) as caught:
-                await t.run("mn1", "true")
-            return caught.value
-        finally:
-            await t.close()
-
-    err = asyncio.run(go())
+    err = connect_error(cluster)
     assert err.unreachable and "Connection refused" in str(err)
