@@ -69,16 +69,17 @@ mutating = false
 """
 
 
-def setup(tmp: Path, witness_host, rid: str, body: str):  # noqa: F811
+def setup(tmp: Path, witness_host, rid: str, body: str, vkey_line: str | None = None):  # noqa: F811
     lab, wdir, target, vkey = witness_host
+    keys = tmp / "witness_keys"
+    keys.write_text((vkey_line or vkey.vkey) + "\n")
     cluster = lab.cluster_toml(tmp / "cluster.toml")
     with open(cluster, "a") as fh:
-        fh.write(f'\n[witness]\nhosts = ["root@127.0.0.1:{lab.port}"]\nidentity = "{target.identity}"\nknown_hosts = "{lab.known_hosts}"\n')
+        fh.write(f'\n[witness]\nhosts = ["root@127.0.0.1:{lab.port}"]\nidentity = "{target.identity}"\nknown_hosts = "{lab.known_hosts}"\n'
+                 f'keys = "{keys}"\n')
     book = tmp / f"{rid}.toml"
     ak = lab.dir / "authkeys" / "root"
     book.write_text(HEAD.format(id=rid) + textwrap.dedent(body).replace("TMP", str(tmp)).replace("AK", str(ak)))
-    keys = tmp / "witness_keys"
-    keys.write_text(vkey.vkey + "\n")
     (tmp / "locks").mkdir()
     return cluster, book, keys, ak
 
@@ -131,3 +132,22 @@ def test_a_witness_down_for_part_of_the_run_catches_up(tmp_path, witness_host): 
     assert v.returncode == 0, v.stdout + v.stderr
     assert v.stdout.strip().endswith("fully witnessed") and "not fully" not in v.stdout, v.stdout
     assert "witnesses: fully witnessed" in r.stderr
+
+
+def test_a_cosignature_by_a_key_not_in_the_witness_keys_file_is_not_kept(tmp_path, witness_host):  # noqa: F811
+    other = subprocess.run([str(HAMN), "witness", "key", "--dir", str(tmp_path / "other"), "--name", "hamn-witness/other"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    cluster, book, keys, _ = setup(tmp_path, witness_host, "strange", SMALL, vkey_line=other)
+    r = run(tmp_path, cluster, book)
+    assert r.returncode == 0, r.stdout + r.stderr  # the run goes on
+    [seg] = (tmp_path / "runs").glob("*/audit-000.jsonl")
+    assert not Path(f"{seg}.cosig").exists()
+    assert "witnesses: unwitnessed: " in r.stderr and "(no cosignature from root@127.0.0.1:" in r.stderr
+
+
+def test_a_bad_witness_keys_file_is_one_line_naming_it(tmp_path, witness_host):  # noqa: F811
+    cluster, book, keys, _ = setup(tmp_path, witness_host, "badkeys", SMALL, vkey_line="not a key")
+    r = run(tmp_path, cluster, book)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert f"[witness] keys: {keys}:1:" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not list((tmp_path / "runs").glob("*/audit-000.jsonl"))

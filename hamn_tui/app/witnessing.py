@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..audit.witness.check import WitnessKeysError, read_witness_keys
 from ..audit.witness.checkpoint import origin_for
 from ..audit.witness.client import SshTarget
 from ..audit.witness.note import NoteError
@@ -29,6 +30,9 @@ def sender_for(cluster: Cluster | None, segment: Path, training: bool) -> Witnes
         return None
     try:
         origin = origin_for(cluster.cluster.name, segment.parent.name, segment.name)
+        keys = read_witness_keys(Path(cluster.witness.keys)) if cluster.witness.keys else None
     except NoteError as exc:
         raise SetupError(f"the run cannot be witnessed: {exc}") from None
-    return WitnessSender(targets_of(cluster), segment, origin, float(cluster.witness.timeout_s))
+    except WitnessKeysError as exc:
+        raise SetupError(f"[witness] keys: {exc}") from None
+    return WitnessSender(targets_of(cluster), segment, origin, float(cluster.witness.timeout_s), keys)

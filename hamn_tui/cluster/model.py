@@ -110,7 +110,7 @@ class Witness(_Strict):
     known_hosts: str | None = None
     """The witnesses' host keys (else [ssh] known_hosts, else ~/.ssh/known_hosts). Never disabled."""
     keys: str | None = None
-    """A file of the witnesses' verifier keys (vkeys, one a line), for `hamn audit verify --witness-keys`."""
+    """A file of the witnesses' verifier keys (vkeys, one a line): a run keeps only cosignatures by them."""
     timeout_s: int = Field(default=30, ge=1, le=600)
     """The longest one exchange with a witness may take (in the background: the run never waits on it)."""
 

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .check import append_cosignature
+from .checkpoint import verify_cosignature
 from .client import SshTarget, holds, send
+from .note import NoteError, Signature, Verifier, parse_note
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,7 @@ class Witnessed:
     def line(self) -> str:
         if not self.unwitnessed:
             return "fully witnessed"
-        down = f" ({', '.join(self.down)} not answering)" if self.down else ""
+        down = f" (no cosignature from {', '.join(self.down)})" if self.down else ""
         return f"unwitnessed: {self.unwitnessed} records, {self.seconds:.0f} s{down}"
 
 
@@ -44,8 +46,10 @@ def label(t: SshTarget) -> str:
 class WitnessSender:
     """Sends one segment's checkpoints (origin `origin`, file `segment`) to `targets`."""
 
-    def __init__(self, targets: list[SshTarget], segment: Path, origin: str, timeout_s: float = 30.0):
+    def __init__(self, targets: list[SshTarget], segment: Path, origin: str, timeout_s: float = 30.0, keys: list[Verifier] | None = None):
         self.targets = targets
+        self.keys = keys
+        """The witnesses' verifier keys: when given, a cosignature by any other key is not kept."""
         self.segment = segment
         self.origin = origin
         self.timeout_s = timeout_s
@@ -60,6 +64,9 @@ class WitnessSender:
         self.cosigned = 0
         """Records covered by the newest checkpoint a witness cosigned."""
         self.cosigned_at = time.monotonic()
+        self._lines: list[bytes] = []
+        self._read = 0
+        """The segment's lines read so far, and the bytes they take (only the new tail is read)."""
 
     # --- the writer's side (event loop thread) --------------------------------------------------
     def offer(self, signed: bytes, size: int) -> None:
@@ -107,12 +114,38 @@ class WitnessSender:
 
     def _deliver(self, offer: Offer) -> None:
         try:
-            lines = self.segment.read_bytes().split(b"\n")[:offer.size]
+            lines = self._lines_upto(offer.size)
         except OSError as exc:
             self._note_all(f"cannot read {self.segment.name} to send it: {exc.strerror or exc}")
             return
         for t in self.targets:
             self._send_one(t, offer, lines)
+
+    def _lines_upto(self, size: int) -> list[bytes]:
+        """The segment's first `size` lines (the writer fsynced them before offering the checkpoint)."""
+        if len(self._lines) < size:
+            with open(self.segment, "rb") as fh:
+                fh.seek(self._read)
+                tail = fh.read()
+            complete = tail[:tail.rfind(b"\n") + 1]
+            self._lines += complete.split(b"\n")[:-1]
+            self._read += len(complete)
+        if len(self._lines) < size:
+            raise OSError(0, f"it has {len(self._lines)} records, the checkpoint covers {size}")
+        return self._lines[:size]
+
+    def _unknown_key(self, signed: bytes, sig: Signature) -> str:
+        """Why a cosignature is not kept ("" if it is by one of the witness keys, or none were given)."""
+        if self.keys is None:
+            return ""
+        key = next((k for k in self.keys if k.name == sig.name and k.key_id == sig.key_id), None)
+        if key is None:
+            return f"its cosignature is by {sig.name}, a key not in the witness keys file"
+        try:
+            verify_cosignature(parse_note(signed).text, sig, key)
+        except NoteError as exc:
+            return str(exc)
+        return ""
 
     def _send_one(self, t: SshTarget, offer: Offer, lines: list[bytes]) -> None:
         who = label(t)
@@ -129,6 +162,9 @@ class WitnessSender:
         if not answer.ok or answer.cosignature is None:
             self._held[who] = None  # ask again where it is
             return self._failed(who, answer.text)
+        bad = self._unknown_key(offer.signed, answer.cosignature)
+        if bad:
+            return self._failed(who, bad)
         try:
             append_cosignature(self.segment, offer.signed, answer.cosignature)
         except OSError as exc:
