@@ -224,6 +224,10 @@ class RunController:
         if self.session is not None:
             self.session.runner.interrupt()
 
+    def witnessing(self) -> str:
+        """How far the run is witnessed ("unwitnessed: N records, T s"), "" without witnesses."""
+        return self.session.witnessing() if self.session is not None else ""
+
     def progress(self) -> tuple[int, int]:
         return self.model.progress()
 

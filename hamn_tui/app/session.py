@@ -10,6 +10,7 @@ TUI calls it in a thread.
 """
 from __future__ import annotations
 
+import asyncio
 import getpass
 import socket
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from ..transport.base import Transport
 from .errors import SetupError
 from .runs import RunContents, RunInProgress, StartLock, find_unfinished, new_run_id, run_dir, running_run, still_running
 from .targets import Target
+from .witnessing import sender_for
 
 ROLES = ("primary", "standby")
 
@@ -131,8 +133,9 @@ class RunSession:
         try:
             signer = resolve_signer(key=req.key, cluster_key=signing.key if signing else None, principal=signing.principal if signing else None,
                                     training=target.training)
-            journal = AuditWriter(previous.next_segment if previous else run_dir(directory, rb.runbook.id, run_id) / segment_name(0),
-                                  signer=signer, secrets=secrets, previous=previous.head if previous else None, group_commit=True)
+            segment = previous.next_segment if previous else run_dir(directory, rb.runbook.id, run_id) / segment_name(0)
+            journal = AuditWriter(segment, signer=signer, secrets=secrets, previous=previous.head if previous else None, group_commit=True,
+                                  witness=sender_for(cluster, segment, target.training))
         except (SigningKeyError, AuditError) as exc:
             raise SetupError(str(exc)) from None
         lock = holder = None
@@ -162,6 +165,12 @@ class RunSession:
     def log_dir(self) -> Path:
         return Path(self.journal.path).parent
 
+    def witnessing(self) -> str:
+        """"unwitnessed: N records, T s" (after the last cosigned checkpoint), "fully witnessed",
+        or "" when the cluster file names no witness."""
+        w = self.journal.witness
+        return w.status(self.journal.seq).line() if w is not None else ""
+
     def rollback_plan(self) -> list[tuple[str, str]]:
         """What a rollback now would undo: (step, command as shown), newest first."""
         return self.runner.rollback_plan()
@@ -184,7 +193,10 @@ class RunSession:
             if self._owns_transport:
                 await self.transport.close()
         finally:
-            self.journal.close()
+            self.journal.close()  # offers the last checkpoint, closing record included
+            w = self.journal.witness
+            if w is not None:  # bounded: a witness that does not answer never holds the console
+                await asyncio.to_thread(w.drain, w.timeout_s * (2 * len(w.targets) + 1))
 
     async def __aenter__(self) -> RunSession:
         return self

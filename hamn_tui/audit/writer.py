@@ -40,6 +40,8 @@ from .keys import Signer, SigningKeyError, resolve_signer, session_key
 from .records import ZERO, signed_view
 from ..record.redact import Redactor
 from .store import EMPTY_SHA256, CommandCapture, OutputStore
+from .witness.checkpoint import Checkpoint, leaf_hash, root_of, sign_checkpoint
+from .witness.sender import WitnessSender
 
 CHECKPOINT_EVERY = 64
 SYNC_EVERY_S = 1.0
@@ -58,7 +60,7 @@ class AuditWriter:
 
     def __init__(self, path: Path, *, signer: Signer | None = None, secrets: Iterable[str] = (), previous: dict[str, Any] | None = None,
                  checkpoint_every: int = CHECKPOINT_EVERY, fsync: bool = True, signer_options: dict[str, Any] | None = None,
-                 group_commit: bool = False):
+                 group_commit: bool = False, witness: WitnessSender | None = None):
         self.path = Path(path)
         self.sig_path = self.path.with_name(self.path.name + ".sig")
         self.signer = signer
@@ -85,6 +87,10 @@ class AuditWriter:
         self._pool: ThreadPoolExecutor | None = None
         self._syncing: Future[None] | None = None
         self.captures: dict[tuple[str, str], CommandCapture] = {}
+        self.witness = witness
+        """Sends each checkpoint (and the closing one) to the witnesses, in the background."""
+        self.leaves: list[bytes] = []
+        """RFC 6962 leaf hashes of the lines, for the checkpoints witnesses cosign."""
         self.closed = False
         self.broken: str | None = None
         self.outcome: str | None = None
@@ -126,6 +132,9 @@ class AuditWriter:
             return None
         if self.fd is None:
             self._open(event)
+        if self.witness is not None:
+            for text in self.witness.take_messages():
+                self._append("note", self.redactor.deep({"text": text, "step_id": None}))
         kind, data = encode(event)
         data = jsonable(data)
         sync = isinstance(event, DURABLE)
@@ -174,6 +183,8 @@ class AuditWriter:
         if written != len(buf):
             raise OSError(0, f"short write ({written} of {len(buf)} bytes): the disk may be full")
         self.whole.update(buf)
+        if self.witness is not None:
+            self.leaves.append(leaf_hash(line))
         self.prev = hashlib.sha256(line).hexdigest()
         self.seq += 1
         self.since_checkpoint += 1
@@ -190,6 +201,16 @@ class AuditWriter:
     def _checkpoint(self, reason: str) -> None:
         assert self.session is not None
         self._signed("checkpoint", {"reason": reason}, {"sig": self.session})
+        self._offer()
+
+    def _offer(self) -> None:
+        """Hand the witnesses a checkpoint of everything written so far, once it is on disk (a
+        witness must never hold a record the console could lose)."""
+        if self.witness is None or self.session is None:
+            return
+        self._sync()
+        cp = Checkpoint(self.witness.origin, self.seq, root_of(self.leaves))
+        self.witness.offer(sign_checkpoint(cp, self.session), self.seq)
 
     def _sync(self) -> None:
         if self.unsynced and self.fd is not None:
@@ -286,6 +307,7 @@ class AuditWriter:
         self._wait_syncing()
         self._signed("log_close", {"outcome": outcome, "reason": reason, "records": self.seq}, {"sig": self.session, "attest": self.signer})
         self._sync()
+        self._offer()  # the whole segment, closing record included
         self.closed = True
         self.outcome = outcome
         self.session = None  # nobody can sign for this segment any more

@@ -138,6 +138,8 @@ def run(runbook: str, cluster_path: str | None, sets: tuple[str, ...], roles: tu
     finally:
         if session.journal.fd is None and session.journal.log_id:
             click.echo(f"audit log: {session.journal.summary()}", err=True)
+        if session.witnessing():
+            click.echo(f"witnesses: {session.witnessing()}", err=True)
     stops = session.runner.would_stop
     if stops:
         redact = Redactor(session.secrets).text

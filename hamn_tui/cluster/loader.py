@@ -1,6 +1,7 @@
 """Load a cluster file, or raise InputError with every located problem."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -43,9 +44,30 @@ def _check_addresses(c: Cluster, problems: Problems) -> None:
         checks.append((("service_ip", "interface"), interface_problem(c.service_ip.interface)))
     if c.alerts is not None:
         checks.append((("alerts", "smtp_host"), host_problem(c.alerts.smtp_host)))
+    for n, spec in enumerate(c.witness.hosts):
+        checks.append((("witness", "hosts", n), _witness_host_problem(c, spec)))
+    if c.witness.user and not _USER.fullmatch(c.witness.user):
+        checks.append((("witness", "user"), f"{c.witness.user!r} is not a user name"))
     for path, problem in checks:
         if problem:
             problems.add(path, problem)
+
+
+_USER = re.compile(r"[a-z_][a-z0-9_.-]{0,31}")
+
+
+def _witness_host_problem(c: Cluster, spec: str) -> str | None:
+    """A witness is a node of the cluster or "user@host[:port]" — never something ssh would read as an option."""
+    if spec in c.nodes:
+        return None
+    if "@" not in spec:
+        return f'{spec!r} is neither a node of this cluster nor "user@host[:port]"{did_you_mean(spec, c.nodes)}'
+    user, host, port = c.witness_address(spec)
+    if not _USER.fullmatch(user):
+        return f"{spec!r}: {user!r} is not a user name"
+    if not 1 <= port <= 65535:
+        return f"{spec!r}: the port is not a number from 1 to 65535"
+    return host_problem(host)
 
 
 def cluster_from_document(doc: TomlDocument) -> Cluster:
@@ -76,6 +98,9 @@ def _anchor_paths(c: Cluster, base: Path) -> None:
     c.ssh.identity = anchor(c.ssh.identity)
     if c.signing is not None:
         c.signing.key = anchor(c.signing.key)
+    c.witness.identity = anchor(c.witness.identity)
+    c.witness.known_hosts = anchor(c.witness.known_hosts)
+    c.witness.keys = anchor(c.witness.keys)
 
 
 def load_cluster(path: str | Path) -> Cluster:

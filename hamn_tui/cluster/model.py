@@ -98,6 +98,23 @@ class Signing(_Strict):
     principal: str | None = None
 
 
+class Witness(_Strict):
+    """Hosts that keep a copy of each run's log and cosign its checkpoints (docs/audit-log.md, Witnesses)."""
+
+    hosts: list[str] = []
+    """"user@host[:port]" or a node name (reached as `user` on the node's address and port)."""
+    user: str = "hamn-witness"
+    """The account whose authorized_keys forces `hamn witness serve`, for hosts given as node names."""
+    identity: str | None = None
+    """The key that reaches the witness's forced command (else ssh's default keys)."""
+    known_hosts: str | None = None
+    """The witnesses' host keys (else [ssh] known_hosts, else ~/.ssh/known_hosts). Never disabled."""
+    keys: str | None = None
+    """A file of the witnesses' verifier keys (vkeys, one a line): a run keeps only cosignatures by them."""
+    timeout_s: int = Field(default=30, ge=1, le=600)
+    """The longest one exchange with a witness may take (in the background: the run never waits on it)."""
+
+
 class Cluster(_Strict):
     cluster: ClusterMeta
     nodes: dict[str, Node] = Field(min_length=2)
@@ -109,6 +126,19 @@ class Cluster(_Strict):
     alerts: Alerts | None = None
     ssh: Ssh = Ssh()
     signing: Signing = Signing()
+    witness: Witness = Witness()
+
+    def witness_address(self, spec: str) -> tuple[str, str, int]:
+        """(user, host, port) of a `[witness] hosts` entry: a node name or "user@host[:port]"."""
+        node = self.nodes.get(spec)
+        if node is not None:
+            return self.witness.user, node.address, node.port
+        user, _, rest = spec.partition("@")
+        host, port = rest, 22
+        if rest.count(":") == 1:
+            host, _, p = rest.partition(":")
+            port = int(p) if p.isdigit() else -1
+        return user, host, port
 
     def node_with_role(self, role: str) -> tuple[str, Node] | None:
         for name, node in self.nodes.items():

@@ -120,8 +120,14 @@ class RunScreen(PaneKeys, Screen[None]):
         self._show_selected()
         self._header()
         self._decision()
+        self.set_interval(1.0, self._witness_tick)
         if not self.ctl.load_error:
             self._check_unfinished()
+
+    def _witness_tick(self) -> None:
+        """The seconds since the last cosignature go on while nothing else happens."""
+        if self.ctl.witnessing():
+            self._header()
 
     @work(thread=True, group="unfinished", exit_on_error=False, description="look for an unfinished run of this runbook")
     def _check_unfinished(self) -> None:
@@ -149,7 +155,9 @@ class RunScreen(PaneKeys, Screen[None]):
         mode = "TRAINING · " if self.hamn.is_training else ""
         if self.ctl.dry_run:
             mode += "DRY RUN · "
-        self.query_one("#run-header", Static).update(Text(safe(f"{mode}{title} · {done} of {total} steps{self._roles_text()}")))
+        witnessed = self.ctl.witnessing()
+        witnessed = f" · {witnessed}" if witnessed else ""
+        self.query_one("#run-header", Static).update(Text(safe(f"{mode}{title} · {done} of {total} steps{self._roles_text()}{witnessed}")))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Keys that cannot do anything now are shown dimmed in the footer (and do nothing)."""
