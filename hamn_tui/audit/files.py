@@ -154,3 +154,11 @@ def private_file(path: Path, flags: int) -> int:
         os.close(fd)
         raise
     return fd
+
+
+def write_synced(fd: int, data: bytes) -> None:
+    """All of `data` to `fd` (a short write is continued, never dropped), then fsync."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+    os.fsync(fd)

@@ -21,7 +21,7 @@ from typing import Any
 
 from .. import sshsig
 from ..allowed import AllowedSigners
-from ..files import MAX_SEGMENT, UnsafeFile, private_dir, private_file, read_regular
+from ..files import MAX_SEGMENT, UnsafeFile, private_dir, private_file, read_regular, write_synced
 from . import NAMESPACE
 from .answer import Answer, AnswerError, parse_answer, signed_message
 from .request import LogHead, Request, RequestError, command_sha256, gate_verdicts
@@ -65,8 +65,7 @@ class NonceStore:
             fcntl.flock(fd, fcntl.LOCK_EX)
             if self.used(nonce):
                 return False
-            os.write(fd, nonce.encode() + b"\n")
-            os.fsync(fd)
+            write_synced(fd, nonce.encode() + b"\n")
         finally:
             os.close(fd)
         if new:

@@ -17,7 +17,7 @@ import stat
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..files import UnsafeFile, read_regular
+from ..files import UnsafeFile, read_regular, write_synced
 from ..sshsig import BEGIN
 from .request import Request, RequestError, parse_request
 
@@ -76,10 +76,7 @@ class Spool:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, self.file_mode)
         try:
             os.fchmod(fd, self.file_mode)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
+            write_synced(fd, data)
         finally:
             os.close(fd)
 

@@ -49,13 +49,12 @@ def read_witness_keys(path: Path) -> list[Verifier]:
 
 def append_cosignature(segment: Path, signed_checkpoint: bytes, cosignature: Signature) -> None:
     """Keep a witness's cosignature next to the segment (one line, appended and fsynced)."""
-    from ..files import private_file
+    from ..files import private_file, write_synced
 
     line = canonical({"note": signed_checkpoint.decode() + cosignature.line}) + b"\n"
     fd = private_file(Path(f"{segment}{COSIG_SUFFIX}"), os.O_APPEND)
     try:
-        os.write(fd, line)
-        os.fsync(fd)
+        write_synced(fd, line)
     finally:
         os.close(fd)
 

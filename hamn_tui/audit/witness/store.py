@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..canon import CanonError, parse_line
-from ..files import MAX_SEGMENT, UnsafeFile, private_dir, private_file, read_regular
+from ..files import MAX_SEGMENT, UnsafeFile, private_dir, private_file, read_regular, write_synced
 from ..records import ZERO
 from ..sshsig import Reader, SigError, parse_public_line
 from . import note
@@ -228,10 +228,7 @@ class WitnessStore:
                 os.ftruncate(fd, nbytes)  # a torn write of a crashed request
                 os.lseek(fd, nbytes, os.SEEK_SET)
                 data = b"".join(x + b"\n" for x in new)
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-                os.fsync(fd)
+                write_synced(fd, data)
             finally:
                 os.close(fd)
             nbytes += len(data)
@@ -240,8 +237,7 @@ class WitnessStore:
         tmp.unlink(missing_ok=True)
         fd = private_file(tmp, os.O_EXCL)
         try:
-            os.write(fd, state.to_json())
-            os.fsync(fd)
+            write_synced(fd, state.to_json())
         finally:
             os.close(fd)
         os.replace(tmp, d / STATE)
