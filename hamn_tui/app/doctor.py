@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Literal, Mapping
 
-import asyncssh
-
 from ..audit.keys import SigningKeyError, agent_keys, load_key_file, resolve_signer
 from ..cluster.model import Cluster
 from ..inputs.problems import InputError, Problem
@@ -33,6 +31,7 @@ from ..runbook.model import Check, Runbook
 from ..runbook.template import TemplateError
 from ..settings import settings
 from ..transport.base import Transport, TransportError
+from ..transport.ssh import known_host_listed
 from .targets import ClusterTarget
 
 CLOCK_SKEW_MAX_S = 5.0
@@ -330,10 +329,9 @@ class _Nodes:
         if not os.path.isfile(self.known_hosts):
             return None, f"known_hosts file {self.known_hosts} does not exist"
         try:
-            keys = asyncssh.read_known_hosts(self.known_hosts).match(n.address, n.address, n.port)
+            return known_host_listed(self.known_hosts, n), ""
         except Exception as exc:  # a malformed file: say so, do not crash
             return None, f"known_hosts file {self.known_hosts} cannot be read: {exc}"
-        return bool(keys[0] or keys[1]), ""
 
     async def examine(self, node: str) -> dict[str, Finding]:
         n = self.cluster.nodes[node]

@@ -74,6 +74,13 @@ class PidSniffer:
             self.forward(buf)
 
 
+def known_host_listed(known_hosts: str, node: Node) -> bool:
+    """Whether the known_hosts file has a host key (or a CA key) for the node's address and port.
+    Raises when the file cannot be read or parsed."""
+    host_keys, ca_keys, *_ = asyncssh.read_known_hosts(known_hosts).match(node.address, node.address, node.port)
+    return bool(host_keys or ca_keys)
+
+
 def _hostport(node: Node) -> str:
     return node.address if node.port == 22 else f"[{node.address}]:{node.port}"
 
@@ -208,7 +215,7 @@ class SshTransport:
         except Exception:  # the message is useful without it
             pass
         try:
-            listed = bool(asyncssh.read_known_hosts(self.known_hosts).match(node.address, node.address, node.port)[0])
+            listed = known_host_listed(self.known_hosts, node)
         except Exception:
             listed = False
         where = f"node {name} ({node.address}:{node.port})"
