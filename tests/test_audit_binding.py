@@ -288,14 +288,18 @@ def test_a_segment_closed_interrupted_or_without_run_finished_is_unfinished(lab,
     assert r.status == "INCOMPLETE" and "no run_finished" in r.line, r.line
 
 
+def run_files(run: Path) -> tuple[Path, Path, Path]:
+    """A run's segment, its detached signature and one stored output: what a hostile swap targets."""
+    seg = run / segment_name(0)
+    return seg, Path(str(seg) + ".sig"), sorted((run / "outputs").glob("*.gz"))[0]
+
+
 # --- 3. only regular files, read within what the log says ------------------------------------------
 def test_a_symlink_to_dev_urandom_is_refused_at_once(lab, tmp_path):
     env = env_for(tmp_path)
     run = signed_run(lab, tmp_path / "runs", "run-U")
-    seg = run / segment_name(0)
-    sig = Path(str(seg) + ".sig")
-    blob = sorted((run / "outputs").glob("*.gz"))[0]
-    for victim in (seg, sig, blob):
+    seg = run_files(run)[0]
+    for victim in run_files(run):
         saved = victim.read_bytes()
         victim.unlink()
         victim.symlink_to("/dev/urandom")
@@ -316,10 +320,7 @@ def test_a_symlink_to_dev_urandom_is_refused_at_once(lab, tmp_path):
 def test_a_fifo_in_place_of_a_segment_output_or_sig_does_not_hang(lab, tmp_path):
     env = env_for(tmp_path)
     run = signed_run(lab, tmp_path / "runs", "run-F")
-    seg = run / segment_name(0)
-    sig = Path(str(seg) + ".sig")
-    blob = sorted((run / "outputs").glob("*.gz"))[0]
-    for victim in (seg, sig, blob):
+    for victim in run_files(run):
         saved = victim.read_bytes()
         victim.unlink()
         os.mkfifo(victim)
