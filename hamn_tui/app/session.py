@@ -35,7 +35,8 @@ from ..transport.base import Transport
 from .errors import SetupError
 from .runs import RunContents, RunInProgress, StartLock, find_unfinished, new_run_id, run_dir, running_run, still_running
 from .targets import Target
-from .witnessing import sender_for
+from .approvals import desk_for
+from .witnessing import sender_for, witnesses_for
 
 ROLES = ("primary", "standby")
 
@@ -53,6 +54,8 @@ class RunRequest:
     """Default: the settings' lock directory (/var/lock)."""
     key: str | None = None
     """The operator's SSH key file that signs the audit log (else ssh-agent, the cluster file's, the installation key)."""
+    approvals: dict[str, Path] = field(default_factory=dict)
+    """`--approval STEP=FILE`: a second operator's answer made elsewhere."""
 
 
 class RunSession:
@@ -147,12 +150,18 @@ class RunSession:
             nodes = sorted({roles[r] for r in ("primary", "standby") if r in roles})
             lock = ClusterLock(transport, nodes, cluster.cluster.name, lock_dir=req.lock_dir or settings().lock_dir)
             holder = Holder(user=os_user(), host=socket.gethostname(), run_id=run_id, since=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        from ..audit.approval.request import LogHead, requester_for
+
+        def head() -> LogHead:
+            return LogHead(run_id, journal.path.name, journal.head)
+
+        desk = desk_for(cluster, target.runner_options()["sleep"] if target.training else None, lambda: requester_for(signer), head, journal.path.parent, req.approvals)
         runner = Runner(
             rb, ctx, transport, probes, operator, run_id=run_id, runbook_path=str(path), runbook_sha256=sha,
             operator_name=os_user(), dry_run=req.dry_run, training=target.training,
             subscribers=[journal, start_lock, *target.subscribers(), *subscribers],
             state=previous.state if previous else None, lock=lock, lock_holder=holder, transport_name=target.transport_name,
-            scenario=target.scenario_name, **target.runner_options(),
+            scenario=target.scenario_name, witnesses=witnesses_for(journal, cluster), second_operator=desk, **target.runner_options(),
         )
         return cls(runner, journal, rb, cluster, previous, transport, owned, secrets, start_lock)
 

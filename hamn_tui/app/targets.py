@@ -128,8 +128,11 @@ class TrainingTarget:
 
     def runner(self, runbook: Runbook, ctx: RunContext, operator: Operator, *, run_id: str = "training",
                subscribers: Iterable[Subscriber] = ()) -> Runner:
+        from .approvals import TrainingDesk
+
         return Runner(runbook, ctx, self.sim.transport, self.probes(None, ctx), operator, run_id=run_id, training=True,
-                      transport_name=self.transport_name, subscribers=[*self.subscribers(), *subscribers], **self.runner_options())
+                      transport_name=self.transport_name, subscribers=[*self.subscribers(), *subscribers],
+                      second_operator=TrainingDesk(self.sim.sleep), **self.runner_options())
 
 
 Target = ClusterTarget | TrainingTarget

@@ -1,14 +1,20 @@
-"""Which witnesses a run sends its checkpoints to: the cluster file's `[witness]` hosts, reached
-over plain ssh with host-key checking on (docs/audit-log.md, Witnesses)."""
+"""Which witnesses a run sends its checkpoints to — the cluster file's `[witness]` hosts (by
+default its management and service nodes), reached over plain ssh with host-key checking on —
+and the wait of a dangerous step for a cosignature by one that is not a node it acts on
+(docs/audit-log.md, Witnesses)."""
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
+from typing import Collection
 
 from ..audit.witness.check import WitnessKeysError, read_witness_keys
 from ..audit.witness.checkpoint import origin_for
 from ..audit.witness.client import SshTarget
 from ..audit.witness.note import NoteError
-from ..audit.witness.sender import WitnessSender
+from ..audit.witness.sender import WitnessSender, label
+from ..audit.writer import AuditWriter
 from ..cluster.model import Cluster
 from .errors import SetupError
 
@@ -17,7 +23,7 @@ def targets_of(cluster: Cluster) -> list[SshTarget]:
     w = cluster.witness
     known = w.known_hosts or cluster.ssh.known_hosts
     out = []
-    for spec in w.hosts:
+    for spec in cluster.witness_hosts():
         user, host, port = cluster.witness_address(spec)
         out.append(SshTarget(host, user=user, port=port, identity=Path(w.identity) if w.identity else None,
                              known_hosts=Path(known) if known else None, connect_timeout_s=min(10, w.timeout_s)))
@@ -26,7 +32,7 @@ def targets_of(cluster: Cluster) -> list[SshTarget]:
 
 def sender_for(cluster: Cluster | None, segment: Path, training: bool) -> WitnessSender | None:
     """None when the cluster file names no witness (or in training: the simulator's run is nobody's record)."""
-    if cluster is None or training or not cluster.witness.hosts:
+    if cluster is None or training or not cluster.witness_hosts():
         return None
     try:
         origin = origin_for(cluster.cluster.name, segment.parent.name, segment.name)
@@ -36,3 +42,56 @@ def sender_for(cluster: Cluster | None, segment: Path, training: bool) -> Witnes
     except WitnessKeysError as exc:
         raise SetupError(f"[witness] keys: {exc}") from None
     return WitnessSender(targets_of(cluster), segment, origin, float(cluster.witness.timeout_s), keys)
+
+
+REOFFER_S = 3.0
+"""While a step waits, the newest checkpoint is sent again this often (a witness that was down
+is otherwise asked again only at the next checkpoint, and a waiting run makes none)."""
+
+
+class RunWitnesses:
+    """The engine's `Witnesses` for one run: its audit writer's checkpoints, the sender's
+    cosignatures per witness, and which node each witness is on."""
+
+    grace_s = 2.0
+
+    def __init__(self, journal: AuditWriter, sender: WitnessSender, cluster: Cluster):
+        self.journal = journal
+        self.sender = sender
+        self.nodes = {label(t): cluster.witness_node(spec) for t, spec in zip(sender.targets, cluster.witness_hosts())}
+        """Witness (label) → the cluster node it is on (None: a host outside the cluster)."""
+        self.unattended_s = float(sender.timeout_s)
+
+    def _counting(self, exclude: Collection[str]) -> list[str]:
+        return [who for who, node in self.nodes.items() if node is None or node not in exclude]
+
+    def begin(self) -> int:
+        return self.journal.checkpoint_now()
+
+    async def cosigned(self, upto: int, exclude: Collection[str]) -> str:
+        counting = self._counting(exclude)
+        offered = time.monotonic()
+        while True:
+            for who in counting:
+                if self.sender.cosigned_upto(who) >= upto:
+                    return who
+            if time.monotonic() - offered >= REOFFER_S:
+                self.sender.reoffer()
+                offered = time.monotonic()
+            await asyncio.sleep(0.1)
+
+    def status(self, upto: int, exclude: Collection[str]) -> str:
+        counting = self._counting(exclude)
+        if not counting:
+            return (f"no witness can count: every witness is on {', '.join(sorted(exclude))}, the node this step acts on "
+                    f"(name another in the cluster file's [witness] hosts)")
+        parts = []
+        for who in counting:
+            why = self.sender.why_down(who)
+            parts.append(f"{who}: {why}" if why else f"{who}: asked, no cosignature of records 0–{upto - 1} yet")
+        skipped = [who for who in self.nodes if who not in counting]
+        return "; ".join(parts) + (f" (not counted: {', '.join(skipped)}, the node this step acts on)" if skipped else "")
+
+
+def witnesses_for(journal: AuditWriter, cluster: Cluster | None) -> RunWitnesses | None:
+    return RunWitnesses(journal, journal.witness, cluster) if journal.witness is not None and cluster is not None else None

@@ -85,6 +85,11 @@ SCHEMA: dict[str, dict[str, Check]] = {
     "lock_event": dict(action=S, holder=D),
     "note": dict(text=S, step_id=opt(S)),
     "run_finished": dict(outcome=S, reason=S),
+    "question_withdrawn": dict(step_id=S, kind=S, reason=S),
+    "witness_gate": dict(step_id=S, outcome=one_of("cosigned", "unwitnessed"), records=I, witness=S, reason=S, os_user=S),
+    "approval_requested": dict(step_id=S, request_id=S, code=S, request=S, where=S),
+    "approval_decided": dict(step_id=S, request_id=S, verdict=one_of("approved", "rejected", "refused", "expired", "withdrawn"),
+                             reason=S, approver=S, approver_key=S, statement=S, signature=S),
     "checkpoint": dict(reason=S, sig=S),
     "log_close": dict(outcome=S, reason=S, records=I, sig=S, attest=S),
 }

@@ -28,7 +28,7 @@ from typing import Any, Awaitable, Iterable, NoReturn
 from .. import __version__
 from ..settings import os_user
 from ..record.events import (
-    Answered, CommandFinished, CommandSent, Event, LockEvent, OutputChunk, QuestionAsked, RollbackFinished, RunFinished,
+    Answered, ApprovalDecided, ApprovalRequested, WitnessGate, CommandFinished, CommandSent, Event, LockEvent, OutputChunk, QuestionAsked, RollbackFinished, RunFinished,
     RunStarted, StepFinished, StepSkipped,
 )
 from ..record.codec import encode, event_type
@@ -45,8 +45,9 @@ from .witness.sender import WitnessSender
 
 CHECKPOINT_EVERY = 64
 SYNC_EVERY_S = 1.0
-CHECKPOINT_AFTER = (StepFinished, StepSkipped, Answered, RollbackFinished, LockEvent)
-DURABLE = (QuestionAsked, Answered, StepFinished, StepSkipped, RollbackFinished, LockEvent, RunFinished)
+CHECKPOINT_AFTER = (StepFinished, StepSkipped, Answered, RollbackFinished, LockEvent, ApprovalRequested, ApprovalDecided, WitnessGate)
+DURABLE = (QuestionAsked, Answered, StepFinished, StepSkipped, RollbackFinished, LockEvent, RunFinished, ApprovalRequested,
+           ApprovalDecided, WitnessGate)
 """Fsynced at once (a question too: the operator may take hours to answer)."""
 
 
@@ -349,6 +350,19 @@ class AuditWriter:
             self.fd = None
 
     # --- for the caller --------------------------------------------------------------------------
+    def checkpoint_now(self) -> int:
+        """A dangerous step is about to wait for a witness: checkpoint everything written so far
+        (unless the last record is a checkpoint) and offer it; the records it covers."""
+        if self.witness is not None and self.session is not None and not self.closed and not self.broken:
+            try:
+                if self.since_checkpoint:
+                    self._checkpoint("witness")
+                else:
+                    self._offer()
+            except OSError as exc:
+                self._fail(f"{exc.strerror or exc}")
+        return self.seq
+
     @property
     def head(self) -> str:
         """SHA-256 of the last line written (what an off-box witness should keep)."""

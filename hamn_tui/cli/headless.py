@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..record.events import (
-    Answered, ChecksEvaluated, CommandFinished, CommandSent, Event, LockEvent, Note, OutputChunk, QuestionAsked,
+    Answered, ApprovalDecided, ApprovalRequested, QuestionWithdrawn, WitnessGate, ChecksEvaluated, CommandFinished, CommandSent, Event, LockEvent, Note, OutputChunk, QuestionAsked,
     RollbackFinished, RollbackStarted, RunFinished, RunStarted, StepFinished, StepSkipped, StepStarted,
 )
 from ..record.redact import Redactor
@@ -108,6 +108,18 @@ class HeadlessPrinter:
             self.p(f"[dim]lock {safe(e.action)}: {safe(e.holder)}[/]")
         elif isinstance(e, Note):
             self.p(f"  [dim]{safe(e.text)}[/]")
+        elif isinstance(e, WitnessGate):
+            self.p(f"  [green]cosigned by {safe(e.witness)}[/] (records 0–{e.records - 1})" if e.outcome == "cosigned"
+                   else f"  [bold red]DEGRADED: runs without a witness's cosignature[/] ({safe(e.os_user)}: {safe(e.reason)})")
+        elif isinstance(e, ApprovalRequested):
+            self.p(f"  [bold]waiting for a second operator[/] — code [bold]{safe(e.code)}[/] — request {safe(e.request_id)}"
+                   + (f" ({safe(e.where)})" if e.where else ""))
+        elif isinstance(e, ApprovalDecided):
+            who = f" by {safe(e.approver)} ({safe(e.approver_key)})" if e.approver else ""
+            colour = "green" if e.verdict == "approved" else "red"
+            self.p(f"  [{colour}]approval {safe(e.verdict)}[/]{who}" + (f": {safe(e.reason)}" if e.reason else ""))
+        elif isinstance(e, QuestionWithdrawn):
+            self.p(f"  [dim]question withdrawn: {safe(e.reason)}[/]")
         elif isinstance(e, RunFinished):
             colour = {"done": "green", "failed": "red", "aborted": "yellow", "waiting": "magenta"}.get(e.outcome, "red")
             reason = f": {safe(e.reason)}" if e.reason else ""

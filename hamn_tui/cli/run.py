@@ -58,6 +58,10 @@ def check_flags(scenario: str | None, audit_dir: str | None, key: str | None) ->
 @click.option("--attest", "attests", multiple=True, metavar="STEP", help="Attest that a manual step was done.")
 @click.option("--choose", "chooses", multiple=True, metavar="STEP=OPTION", help="Answer a choice step.")
 @click.option("--answer", "answers", multiple=True, metavar="STEP=ACTION[:REASON]", help=f"Answer a failed or unknown step: done, fail, retry (at most {MAX_ANSWER_RETRIES} retries of that step, then the run waits), skip, rollback, abort.")
+@click.option("--proceed-unwitnessed", "unwitnessed", multiple=True, metavar="STEP",
+              help="Let this dangerous step run without a witness's cosignature (recorded; the run is marked degraded).")
+@click.option("--approval", "approvals", multiple=True, metavar="STEP=FILE",
+              help="A second operator's answer to this step's approval request, made elsewhere (hamn approve --request … --out FILE).")
 @click.option("--on-failure", type=click.Choice(["fail", "rollback"]), default="fail", show_default=True, help="Headless answer to a failed step.")
 @click.option("--resume", is_flag=True, help="Continue the unfinished run of this runbook.")
 @click.option("--audit-dir", type=click.Path(file_okay=False), help="Where audit logs are kept (default $HAMN_AUDIT_DIR or ~/.local/state/hamn/runs).")
@@ -68,7 +72,8 @@ def check_flags(scenario: str | None, audit_dir: str | None, key: str | None) ->
 @click.option("--seed", default=0, show_default=True, help="With --training: the simulation's random seed.")
 @tui_options
 def run(runbook: str, cluster_path: str | None, sets: tuple[str, ...], roles: tuple[str, ...], dry_run: bool, headless: bool, yes: bool,
-        confirms: tuple[str, ...], attests: tuple[str, ...], chooses: tuple[str, ...], answers: tuple[str, ...], on_failure: str,
+        confirms: tuple[str, ...], attests: tuple[str, ...], chooses: tuple[str, ...], answers: tuple[str, ...],
+        unwitnessed: tuple[str, ...], approvals: tuple[str, ...], on_failure: str,
         resume: bool, audit_dir: str | None, key: str | None, lock_dir: str, quiet_output: bool, scenario: str | None, seed: int,
         no_mouse: bool, ansi: bool) -> None:
     """Run one runbook: in the TUI, or with --headless printing progress.
@@ -114,17 +119,21 @@ def run(runbook: str, cluster_path: str | None, sets: tuple[str, ...], roles: tu
         action, _, reason = v.partition(":")
         parsed_answers[k] = (action, reason)
     operator = AutoOperator(yes=yes, confirms=pairs(confirms, "--confirm"), attests=set(attests), choices=pairs(chooses, "--choose"),
-                            answers=parsed_answers, resume=resume, on_failure=on_failure)  # type: ignore[arg-type]
+                            answers=parsed_answers, resume=resume, on_failure=on_failure,  # type: ignore[arg-type]
+                            unwitnessed=set(unwitnessed))
+    approval_files = {step: Path(path) for step, path in pairs(approvals, "--approval").items()}
     with bad_input_exits(PROG):
         procedure = open_procedure(runbook, target.cluster)
     if procedure is not None:  # else RunSession.open says there is no such runbook
         rb = procedure.runbook
-        problems = operator.problems(rb.runbook.id, {s.id for _, _, s in rb.all_steps()})
+        steps = {s.id for _, _, s in rb.all_steps()}
+        problems = operator.problems(rb.runbook.id, steps)
+        problems += [f"--approval {sid}: {rb.runbook.id} has no step {sid!r}" for sid in approval_files if sid not in steps]
         for problem in problems:
             click.echo(f"{PROG}: {problem}", err=True)
         if problems:
             sys.exit(BAD_INPUT)
-    req = RunRequest(runbook, set_values, role_names, dry_run, audit, resume, lock_dir, key)
+    req = RunRequest(runbook, set_values, role_names, dry_run, audit, resume, lock_dir, key, approvals=approval_files)
     printer = HeadlessPrinter(show_output=not quiet_output)
     target.on_fault(lambda secs, text: printer.p(f"[bold magenta]fault at +{secs:g} s:[/] {text}"))
     with bad_input_exits(PROG):  # a run going on elsewhere (RunInProgress) is one line and exit 2 too: nothing ran

@@ -101,6 +101,8 @@ def _anchor_paths(c: Cluster, base: Path) -> None:
     c.witness.identity = anchor(c.witness.identity)
     c.witness.known_hosts = anchor(c.witness.known_hosts)
     c.witness.keys = anchor(c.witness.keys)
+    c.approval.approvers = anchor(c.approval.approvers)
+    c.approval.spool = anchor(c.approval.spool)
 
 
 def load_cluster(path: str | Path) -> Cluster:

@@ -102,7 +102,9 @@ class Witness(_Strict):
     """Hosts that keep a copy of each run's log and cosign its checkpoints (docs/audit-log.md, Witnesses)."""
 
     hosts: list[str] = []
-    """"user@host[:port]" or a node name (reached as `user` on the node's address and port)."""
+    """"user@host[:port]" or a node name (reached as `user` on the node's address and port).
+    Left out: the management nodes and the service nodes of `[nodes]` (they outlive a dead
+    primary); a dangerous step counts only a witness that is not a node it acts on."""
     user: str = "hamn-witness"
     """The account whose authorized_keys forces `hamn witness serve`, for hosts given as node names."""
     identity: str | None = None
@@ -113,6 +115,17 @@ class Witness(_Strict):
     """A file of the witnesses' verifier keys (vkeys, one a line): a run keeps only cosignatures by them."""
     timeout_s: int = Field(default=30, ge=1, le=600)
     """The longest one exchange with a witness may take (in the background: the run never waits on it)."""
+
+
+class Approval(_Strict):
+    """Four eyes (docs/audit-log.md, "Four eyes"): who may approve, and where requests wait."""
+
+    approvers: str | None = None
+    """An allowed_signers file (ssh-keygen(1)) of the second operators, namespace hamn-approval@v1."""
+    spool: str | None = None
+    """Where requests wait for `hamn approve` (default: <state dir>/approvals)."""
+    ttl_s: int = Field(default=600, ge=30, le=600)
+    """How long a request may be answered (at most ten minutes)."""
 
 
 class Cluster(_Strict):
@@ -127,6 +140,23 @@ class Cluster(_Strict):
     ssh: Ssh = Ssh()
     signing: Signing = Signing()
     witness: Witness = Witness()
+    approval: Approval = Approval()
+
+    def witness_hosts(self) -> list[str]:
+        """The `[witness] hosts` a run sends to: as given, or — a `[witness]` section without
+        `hosts` — every management and service node. No `[witness]` section: none."""
+        if "witness" not in self.model_fields_set:
+            return []
+        if "hosts" in self.witness.model_fields_set:
+            return list(self.witness.hosts)
+        return [name for name, node in self.nodes.items() if node.role in ("primary", "standby", "service")]
+
+    def witness_node(self, spec: str) -> str | None:
+        """The node of the cluster a witness entry is on (by name, or by address), if any."""
+        if spec in self.nodes:
+            return spec
+        _, host, _ = self.witness_address(spec)
+        return next((name for name, node in self.nodes.items() if node.address == host or node.hostname == host), None)
 
     def witness_address(self, spec: str) -> tuple[str, str, int]:
         """(user, host, port) of a `[witness] hosts` entry: a node name or "user@host[:port]"."""

@@ -48,6 +48,8 @@ class AutoOperator:
     choices: dict[str, str] = field(default_factory=dict)
     answers: dict[str, tuple[str, str]] = field(default_factory=dict)
     resume: bool = False
+    unwitnessed: set[str] = field(default_factory=set)
+    """Steps `--proceed-unwitnessed STEP` lets run without a witness's cosignature."""
     on_failure: Literal["fail", "rollback"] = "fail"
     retried: dict[str, int] = field(default_factory=dict)
     """Retries given so far per step, by `--answer STEP=retry`."""
@@ -59,6 +61,7 @@ class AutoOperator:
         out: list[str] = []
         named = [("--confirm", sid) for sid in self.confirms] + [("--attest", sid) for sid in sorted(self.attests)]
         named += [("--choose", sid) for sid in self.choices] + [("--answer", sid) for sid in self.answers]
+        named += [("--proceed-unwitnessed", sid) for sid in sorted(self.unwitnessed)]
         for flag, sid in named:
             if sid not in steps:
                 near = difflib.get_close_matches(sid, list(steps), n=1)
@@ -84,9 +87,12 @@ class AutoOperator:
             return Answer("attest", reason="--attest")
         if q.kind == "choice" and q.step_id in self.choices:
             return Answer("choose", choice=self.choices[q.step_id], reason="--choose")
+        if q.kind == "unwitnessed" and q.step_id in self.unwitnessed:
+            return Answer("proceed_unwitnessed", text=q.expected_text, reason="--proceed-unwitnessed")
         if q.kind == "resume" and self.resume:
             return Answer("continue", reason="--resume")
-        if q.step_id in self.answers and q.kind in ("gate_failed", "failed", "unknown"):
+        if q.step_id in self.answers and (q.kind in ("gate_failed", "failed", "unknown")
+                                          or (q.kind == "approval_refused" and self.answers[q.step_id][0] in q.allowed)):
             action, reason = self.answers[q.step_id]
             if action == "retry":
                 done = self.retried.get(q.step_id, 0)
@@ -104,6 +110,12 @@ class AutoOperator:
             "unknown": f"the outcome is unknown: check it, then rerun with --resume --answer {q.step_id}=done:REASON (or fail, retry, skip)",
             "resume": "an unfinished run exists: rerun with --resume to continue it",
             "lock_held": "another run holds the cluster lock",
+            "unwitnessed": f"no witness has cosigned this step's confirmation ({q.detail}): rerun with --resume once one answers, "
+                           f"or with --proceed-unwitnessed {q.step_id} to run it unwitnessed (the run is then marked degraded)",
+            "approval": f"{q.step_id} needs a second operator: {q.detail}. They run `hamn approve` (or sign the request file "
+                        f"elsewhere: hamn approve --request FILE --out ANSWER); then rerun with --resume (and --approval {q.step_id}=ANSWER)"
+                        f" before the request expires",
+            "approval_refused": f"the approval did not pass ({q.detail}): rerun with --resume --answer {q.step_id}=retry for a new request",
         }
         raise NoAnswer(q, hints.get(q.kind, "no answer given"))
 

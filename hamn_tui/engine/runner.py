@@ -22,10 +22,11 @@ from ..transport.base import Result, Transport, TransportError
 from ..transport.reach import MEMO
 from ..transport.router import bounded
 from .checks import CheckEvaluator, Sleep
+from .guards import UNWITNESSED_TEXT, ApprovalUnavailable, Pending, SecondOperator, Witnesses, gate_readings
 from ..record.events import (
-    Answered, Captured, CheckOutcome, ChecksEvaluated, CommandFinished, CommandSent, Event, LockEvent, Note,
-    OutputChunk, QuestionAsked, RollbackFinished, RollbackStarted, RunFinished, RunOutcome, RunStarted,
-    StepFinished, StepOutcome, StepSkipped, StepStarted, Subscriber,
+    Answered, ApprovalDecided, ApprovalRequested, Captured, CheckOutcome, ChecksEvaluated, CommandFinished, CommandSent,
+    Event, LockEvent, Note, OutputChunk, QuestionAsked, QuestionWithdrawn, RollbackFinished, RollbackStarted, RunFinished,
+    RunOutcome, RunStarted, StepFinished, StepOutcome, StepSkipped, StepStarted, Subscriber, WitnessGate,
 )
 from ..record.questions import Answer, InvalidAnswer, Option, Question, check_answer
 from .operator import NoAnswer, Operator
@@ -39,6 +40,9 @@ A person retrying by hand never comes near it."""
 MAX_KEPT_OUTPUT = 16 * 1024 * 1024
 """Output kept in memory per command for `expect` and `capture` (the full output goes to the subscribers)."""
 
+
+APPROVAL_GRACE_S = 0.5
+"""Before the dialog "waiting for a second operator" shows: an answer already there is read first."""
 
 SCENARIO_NOTE = "training scenario: "
 """How a training run's log names its scenario (a note record: the audit schema is unchanged)."""
@@ -76,6 +80,8 @@ class Runner:
         transport_name: str = "ssh",
         clock: Callable[[], float] = time.monotonic,
         scenario: str | None = None,
+        witnesses: Witnesses | None = None,
+        second_operator: SecondOperator | None = None,
     ):
         self.rb = runbook
         self.ctx = ctx
@@ -98,6 +104,10 @@ class Runner:
         self.transport_name = transport_name
         self.clock = clock
         self.checks = CheckEvaluator(probes, ctx, sleep, self._group_members, clock)
+        self.witnesses = witnesses
+        """The run's witnesses: a dangerous step waits for one's cosignature (None: not witnessed)."""
+        self.second_operator = second_operator
+        """Who approves steps that need a second operator (None: such a step cannot run)."""
         self.scenario = scenario
         """The training scenario rehearsed (recorded in the log as a note: a resume must use the same)."""
         self._cancels: set[asyncio.Event] = set()
@@ -372,11 +382,116 @@ class Runner:
             return answer
         raise NoAnswer(q, f"{MAX_REFUSED_ANSWERS} answers in a row were refused")
 
+    async def _ask_while(self, q: Question, waiter: Awaitable[Any], grace_s: float = 0.0, unattended_s: float = 0.0,
+                         why: str = "") -> Any:
+        """Wait for `waiter` and, after `grace_s`, ask `q` meanwhile: the operator's answer (an
+        Answer) or the waiter's result, whichever comes first. A question the waiter beat is
+        withdrawn (recorded). An operator who cannot answer (headless, NoAnswer) leaves the
+        waiter `unattended_s` more before the run stops to wait."""
+        wait = asyncio.ensure_future(waiter)
+        ask: asyncio.Future[Answer] | None = None
+        try:
+            if grace_s > 0:
+                done, _ = await asyncio.wait({wait}, timeout=grace_s)
+                if wait in done:
+                    return wait.result()
+            ask = asyncio.ensure_future(self._ask(q))
+            done, _ = await asyncio.wait({wait, ask}, return_when=asyncio.FIRST_COMPLETED)
+            if ask in done:
+                try:
+                    return ask.result()
+                except NoAnswer:
+                    if unattended_s <= 0:
+                        raise
+                    done, _ = await asyncio.wait({wait}, timeout=unattended_s)
+                    if wait not in done:
+                        raise
+                    return wait.result()
+            ask.cancel()
+            try:
+                await ask
+            except (asyncio.CancelledError, NoAnswer):
+                pass
+            else:  # answered in the same instant: the answer stands
+                return ask.result()
+            self.emit(QuestionWithdrawn(q.step_id, q.kind, why))
+            return wait.result()
+        finally:
+            for task in (wait, ask):
+                if task is not None and not task.done():
+                    task.cancel()
+
+    async def _witnessed(self, step: Step, nodes: list[str]) -> StepEnd | None:
+        """A dangerous step waits until a witness that is not a node it acts on cosigned the log
+        up to its confirmation; or the operator types that it runs unwitnessed (run degraded)."""
+        w = self.witnesses
+        assert w is not None
+        upto = w.begin()
+        exclude = set(nodes)
+        q = self._question("unwitnessed", step, expected_text=UNWITNESSED_TEXT, detail=w.status(upto, exclude),
+                           explain=f"This step cannot be undone or needed a typed confirmation, so it waits until a witness that is not "
+                                   f"{', '.join(sorted(exclude))} has cosigned the log up to your confirmation (record {upto - 1}): then "
+                                   f"nobody can erase it from this console unseen. If no witness can answer (the network is down), type "
+                                   f"{UNWITNESSED_TEXT} to run it anyway: that is recorded, and the run is marked degraded.")
+        got = await self._ask_while(q, w.cosigned(upto, exclude), w.grace_s, w.unattended_s, why="a witness cosigned")
+        if isinstance(got, Answer):
+            if got.action == "proceed_unwitnessed":
+                self.emit(WitnessGate(step.id, "unwitnessed", upto, "", got.reason or "typed by the operator", got.os_user))
+                return None
+            if got.action == "skip":
+                return self._skipped_by_operator(step, got)
+            return StepEnd("stop", "aborted", f"aborted at {step.id} (waiting for a witness)")
+        self.emit(WitnessGate(step.id, "cosigned", upto, str(got)))
+        return None
+
+    async def _approved(self, step: Step, command: str, node: str, run_as: str, shown: str | None = None) -> StepEnd | None:
+        """Four eyes: None once a second operator's approval of exactly `command` passed every
+        check; else how the step ends (skipped, aborted, failed)."""
+        desk = self.second_operator
+        if desk is None:
+            return await self._failure(step, "failed", "this step needs a second operator's approval and this run has no approvers: "
+                                                       "name an allowed_signers file in the cluster file's [approval] section")
+        if shown is not None and shown != command:
+            return await self._failure(step, "failed", "this command holds a secret: it cannot be shown to a second operator for approval")
+        recorded = self.state.approvals.get(step.id)
+        pending: Pending | None = desk.reopen(step.id, recorded) if recorded else None
+        if recorded and pending is None:
+            self.emit(Note("the approval request made before the run stopped has expired: a new one is made", step.id))
+        while True:
+            if pending is None:
+                try:
+                    pending = desk.request(step.id, command, node, run_as, gate_readings(self._gates))
+                except ApprovalUnavailable as exc:
+                    return await self._failure(step, "failed", f"no approval can be requested: {exc}")
+                self.emit(ApprovalRequested(step.id, pending.id, pending.code, pending.text, pending.where))
+            q = self._question("approval", step, checks=self._gates, expected_text=pending.code,
+                               detail=f"waiting for a second operator — code {pending.code} — request {pending.id}"
+                                      + (f" in {pending.where}" if pending.where else ""))
+            # a moment first: an answer already left (a resumed run, --approval FILE) is read without a dialog
+            got = await self._ask_while(q, desk.answered(pending), grace_s=APPROVAL_GRACE_S, why="the second operator answered")
+            if isinstance(got, Answer):
+                self.emit(ApprovalDecided(step.id, pending.id, "withdrawn", f"{got.action} by {got.os_user}: {got.reason}".rstrip(": ")))
+                if got.action == "skip":
+                    return self._skipped_by_operator(step, got)
+                return StepEnd("stop", "aborted", f"aborted at {step.id} (waiting for a second operator)")
+            gates = await self._evaluate(step, "require", step.require) if step.require else []
+            d = desk.check(pending, command, gate_readings(gates))
+            self.emit(ApprovalDecided(step.id, pending.id, d.verdict, d.reason, d.approver, d.approver_key, d.statement, d.signature))  # type: ignore[arg-type]
+            if d.verdict == "approved":
+                return None
+            pending = None
+            answer = await self._ask(self._question("approval_refused", step, detail=f"{d.verdict}: {d.reason}", checks=tuple(gates)))
+            if answer.action == "skip":
+                return self._skipped_by_operator(step, answer)
+            if answer.action == "abort":
+                return StepEnd("stop", "aborted", f"aborted at {step.id} (approval {d.verdict})")
+
     def _question(self, kind: Any, step: Step, **extra: Any) -> Question:
         node = self.ctx.roles.get(step.node, step.node)
         commands = self.ctx.shown_commands(step.run, step.node)  # what runs on that node's platform
         user = self.ctx.prose(step.user, node) if step.user else None
-        return Question(kind, step.id, self.ctx.prose(step.title), self.ctx.prose(step.explain, node), step.node, user, commands, **extra)
+        fields: dict[str, Any] = {"explain": self.ctx.prose(step.explain, node), "node": step.node, "user": user, "commands": commands, **extra}
+        return Question(kind, step.id, self.ctx.prose(step.title), **fields)
 
     def _retry(self, step: Step, q: Question) -> StepEnd:
         """The operator's retry, unless this step was already retried MAX_RETRIES times in this run."""
@@ -465,6 +580,12 @@ class Runner:
             return self._done(step, "dry run", options[0].id)
         if answer.action != "choose":
             return StepEnd("stop", "aborted", f"aborted at {step.id}")
+        option = next(o for o in step.options if o.id == answer.choice)
+        if option.approval == "second-operator" and not self.dry_run:
+            node = self.ctx.roles.get(step.node, step.node)
+            end = await self._approved(step, f"choose {step.id} = {option.id}: {self.ctx.prose(option.label)}", node, "")
+            if end is not None:
+                return end
         return self._done(step, f"chose {answer.choice}", answer.choice)
 
     def _skip_dry(self, step: Step, why: str) -> StepEnd:
@@ -500,6 +621,16 @@ class Runner:
                     return self._skipped_by_operator(step, answer)
                 if answer.action == "abort":
                     return StepEnd("stop", "aborted", f"aborted at {step.id}")
+            if step.dangerous and self.witnesses is not None:
+                end = await self._witnessed(step, nodes)
+                if end is not None:
+                    return end
+            if step.approval == "second-operator":
+                (node, text), = rounds[0].items()  # one node, one command (the rules say so)
+                end = await self._approved(step, self.ctx.command(text, node), node, self.ctx.prose(step.user, node) if step.user else "",
+                                           shown=self.ctx.shown(text, node))
+                if end is not None:
+                    return end
         stdout_first = ""
         for texts in rounds:
             results = await self._run_everywhere(step, texts, step.user, step.timeout_s, rollback=False)

@@ -170,6 +170,59 @@ class Note:
 
 
 @dataclass(frozen=True)
+class QuestionWithdrawn:
+    """A question nobody needs to answer any more: what it waited for came first (a witness
+    cosigned, a second operator answered)."""
+
+    step_id: str
+    kind: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class WitnessGate:
+    """A dangerous step's wait for a cosignature, ended: `cosigned` by `witness` (a witness that
+    is not a node the step acts on) over the first `records` records, or `unwitnessed` — the
+    operator typed that the step may run without one (the run is then degraded)."""
+
+    step_id: str
+    outcome: Literal["cosigned", "unwitnessed"]
+    records: int
+    witness: str = ""
+    reason: str = ""
+    os_user: str = ""
+
+
+@dataclass(frozen=True)
+class ApprovalRequested:
+    """A four-eyes request was written for the second operator: `request` is its canonical JSON
+    line, byte for byte what the answer signs (so review can check the signature)."""
+
+    step_id: str
+    request_id: str
+    code: str
+    request: str
+    where: str = ""
+    """The spool file the second operator's `hamn approve` reads."""
+
+
+@dataclass(frozen=True)
+class ApprovalDecided:
+    """What hamn concluded from the second operator's answer, after every check: `approved`
+    (the command runs), `rejected` (signed rejection), `refused` (one line: why it cannot
+    count), `expired` or `withdrawn` (the operator stopped waiting)."""
+
+    step_id: str
+    request_id: str
+    verdict: Literal["approved", "rejected", "refused", "expired", "withdrawn"]
+    reason: str = ""
+    approver: str = ""
+    approver_key: str = ""
+    statement: str = ""
+    signature: str = ""
+
+
+@dataclass(frozen=True)
 class RunFinished:
     outcome: RunOutcome
     reason: str = ""
@@ -178,6 +231,7 @@ class RunFinished:
 Event = Union[
     RunStarted, StepStarted, StepSkipped, ChecksEvaluated, QuestionAsked, Answered, CommandSent, OutputChunk,
     CommandFinished, Captured, StepFinished, RollbackStarted, RollbackFinished, LockEvent, Note, RunFinished,
+    QuestionWithdrawn, WitnessGate, ApprovalRequested, ApprovalDecided,
 ]
 Subscriber = Callable[[Event], Union[None, Awaitable[None]]]
 

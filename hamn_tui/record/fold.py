@@ -33,6 +33,11 @@ class RunState:
     """A step that started and did not finish before the last run stopped."""
     sent_in_flight: bool = False
     """Whether a command of that step was sent (its outcome is then unknown)."""
+    approvals: dict[str, str] = field(default_factory=dict)
+    """Four-eyes requests made and not yet decided, per step: the request's canonical line (a
+    resumed run waits for the answer to the same request while it has not expired)."""
+    degraded: list[str] = field(default_factory=list)
+    """Why the run is degraded: each dangerous step that ran without a witness's cosignature."""
 
 
 NODE_STATES = ("running", "done", "failed", "unknown")
@@ -234,6 +239,18 @@ class RunFold:
                 row.reason = f"rollback failed: {event.reason}"
         elif isinstance(event, ev.Note):
             row.notes.append(event.text)
+        elif isinstance(event, ev.QuestionWithdrawn):
+            if row.status == "asking":
+                row.status = "running"
+            row.notes.append(f"{event.kind} question withdrawn: {event.reason}")
+        elif isinstance(event, ev.WitnessGate):
+            row.notes.append(f"cosigned by {event.witness} (records 0–{event.records - 1}) before it ran" if event.outcome == "cosigned"
+                             else f"DEGRADED: ran without a witness's cosignature, typed by {event.os_user}")
+        elif isinstance(event, ev.ApprovalRequested):
+            row.answers.append(f"approval requested: code {event.code}, request {event.request_id}")
+        elif isinstance(event, ev.ApprovalDecided):
+            who = f" by {event.approver} ({event.approver_key})" if event.approver else ""
+            row.answers.append(f"approval {event.verdict}{who}" + (f": {event.reason}" if event.reason else ""))
         elif isinstance(event, ev.Captured):
             row.notes.append(f"captured {event.name} = {event.value}")
         return sid
@@ -256,6 +273,13 @@ class RunFold:
             st.in_flight, st.sent_in_flight = None, False
         elif isinstance(event, ev.RollbackFinished) and event.ok:
             st.outcomes[event.step_id] = "rolled_back"
+        elif isinstance(event, ev.ApprovalRequested):
+            st.approvals[event.step_id] = event.request
+        elif isinstance(event, ev.ApprovalDecided):
+            st.approvals.pop(event.step_id, None)
+        elif isinstance(event, ev.WitnessGate) and event.outcome == "unwitnessed":
+            st.degraded.append(f"{event.step_id} ran unwitnessed (records 0–{event.records - 1} had no cosignature), "
+                               f"typed by {event.os_user or 'the operator'}")
 
     def apply_record(self, rec: dict[str, Any]) -> str | None:
         """Fold one audit record in; a finished command also learns where its output is stored."""

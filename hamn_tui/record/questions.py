@@ -13,8 +13,10 @@ from typing import Literal
 from ..settings import os_user as _current_user
 from .events import CheckOutcome
 
-QuestionKind = Literal["confirm", "typed", "manual", "choice", "gate_failed", "failed", "unknown", "resume", "lock_held"]
-Action = Literal["run", "skip", "retry", "rollback", "abort", "attest", "choose", "done", "fail", "continue", "break_lock"]
+QuestionKind = Literal["confirm", "typed", "manual", "choice", "gate_failed", "failed", "unknown", "resume", "lock_held",
+                       "unwitnessed", "approval", "approval_refused"]
+Action = Literal["run", "skip", "retry", "rollback", "abort", "attest", "choose", "done", "fail", "continue", "break_lock",
+                 "proceed_unwitnessed"]
 
 ALLOWED: dict[str, tuple[str, ...]] = {
     "confirm": ("run", "skip", "abort"),
@@ -26,8 +28,13 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "unknown": ("done", "fail", "retry", "skip", "abort"),
     "resume": ("continue", "abort"),
     "lock_held": ("break_lock", "abort"),
+    "unwitnessed": ("proceed_unwitnessed", "skip", "abort"),
+    "approval": ("skip", "abort"),
+    "approval_refused": ("retry", "skip", "abort"),
 }
-"""Answers each kind of question accepts. `skip` always needs a reason; so do `done` and
+"""Answers each kind of question accepts. `unwitnessed` waits for a witness's cosignature (it is
+withdrawn when one comes); `approval` waits for a second operator (withdrawn when they answer);
+`approval_refused` follows an answer that cannot count (`retry` makes a new request). `skip` always needs a reason; so do `done` and
 `fail` on an unknown outcome (the operator decides what happened, and says why)."""
 
 
@@ -83,6 +90,8 @@ def check_answer(q: Question, a: Answer) -> None:
         raise InvalidAnswer("deciding an unknown outcome needs a reason (what you checked)")
     if q.kind == "typed" and a.action == "run" and a.text != q.expected_text:
         raise InvalidAnswer(f"typed text does not match; type exactly: {q.expected_text}")
+    if q.kind == "unwitnessed" and a.action == "proceed_unwitnessed" and a.text != q.expected_text:
+        raise InvalidAnswer(f"proceeding without a witness needs the typed text: {q.expected_text}")
     if q.kind == "lock_held" and a.action == "break_lock" and a.text != q.expected_text:
         raise InvalidAnswer(f"breaking another operator's lock needs the typed text: {q.expected_text}")
     if q.kind == "choice" and a.action == "choose" and a.choice not in {o.id for o in q.options}:

@@ -39,6 +39,9 @@ def all_commands(run: RunSpec | None) -> list[str]:
 ParamType = Literal["string", "int", "bool", "choice", "host", "ip", "secret"]
 StepKind = Literal["command", "check", "manual", "choice", "wait"]
 Confirm = Literal["none", "yes-no", "typed"]
+Approval = Literal["none", "second-operator"]
+"""Four eyes: `second-operator` — someone else, with their own SSH key, approves the exact
+command (or the option chosen) before it runs (docs/audit-log.md, "Four eyes")."""
 DatabaseKind = Literal["db2", "pg"]
 
 
@@ -119,6 +122,8 @@ class Option(_Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-_]*$")
     label: str
     explain: str = ""
+    approval: Approval = "none"
+    """Choosing this option needs a second operator's approval (a decision that can lose data)."""
 
 
 class When(_Strict):
@@ -175,6 +180,8 @@ class Step(_Strict):
     irreversible: bool = False
     confirm: Confirm | None = None
     confirm_text: str | None = None
+    approval: Approval = "none"
+    """`second-operator`: the command runs only after someone else approved it (one node, one command)."""
     when: When | list[When] | None = None
     """One condition, or an array of conditions that must all hold."""
     allow_failure: bool = False
@@ -198,6 +205,12 @@ class Step(_Strict):
         if self.confirm is not None:
             return self.confirm
         return "yes-no" if self.is_mutating else "none"
+
+    @property
+    def dangerous(self) -> bool:
+        """Needs a typed confirmation or cannot be undone: waits for a witness's cosignature
+        of its confirmation before it runs (when the run is witnessed)."""
+        return self.kind == "command" and (self.confirmation == "typed" or self.irreversible)
 
     def conditions(self) -> list[When]:
         if self.when is None:

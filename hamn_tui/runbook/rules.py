@@ -118,6 +118,11 @@ class RuleChecker:
             self.p.add(at + ("confirm",), 'confirm = "typed" needs confirm_text (what the operator must type)')
         if step.confirm_text is not None and step.confirmation != "typed":
             self.p.add(at + ("confirm_text",), 'confirm_text applies only with confirm = "typed"')
+        if step.approval != "none":
+            if kind != "command":
+                self.p.add(at + ("approval",), f'approval applies to command steps; on a choice, set it on the option that needs it')
+            elif step.node.startswith("@") or any(len(cmds) != 1 for cmds in run_variants(step.run).values()):
+                self.p.add(at + ("approval",), "a second operator approves one exact command on one node: give the step one node and one command")
         if kind == "choice":
             ids = [o.id for o in step.options]
             if len(ids) < 2:

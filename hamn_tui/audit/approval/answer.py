@@ -175,3 +175,26 @@ def sign_answer(request: Request, verdict: str, principal: str, *, reason: str =
     if sshsig.fingerprint(signer) in requester_fingerprints(request):
         raise NotYours(f"key {sshsig.fingerprint(signer)} is the requester's: a second operator signs with their own key")
     return Answer(parse_line(statement), statement, signature)
+
+
+# --- an answer carried by hand ------------------------------------------------------------------
+MAX_BUNDLE = 32 * 1024
+
+
+def bundle(statement: bytes, signature: str) -> bytes:
+    """One file holding an answer made elsewhere (`hamn approve --out FILE`): the statement's
+    line, then the armored SSHSIG — what `hamn run --approval STEP=FILE` reads."""
+    return statement + b"\n" + signature.encode("ascii")
+
+
+def parse_bundle(data: bytes, source: str) -> tuple[bytes, str]:
+    """(statement, signature) of an answer file; AnswerError naming `source` if it is not one."""
+    if len(data) > MAX_BUNDLE:
+        raise AnswerError(f"{source}: larger than {MAX_BUNDLE} bytes: not an answer file")
+    statement, sep, rest = data.partition(b"\n")
+    if not sep or not rest.startswith(sshsig.BEGIN.encode()):
+        raise AnswerError(f"{source}: not an answer file (want the statement's line, then the SSH signature; hamn approve --out makes one)")
+    try:
+        return statement, rest.decode("ascii")
+    except UnicodeDecodeError:
+        raise AnswerError(f"{source}: the signature is not ASCII") from None

@@ -63,6 +63,9 @@ class WitnessSender:
         self._messages: list[str] = []
         self.cosigned = 0
         """Records covered by the newest checkpoint a witness cosigned."""
+        self.cosigned_by: dict[str, int] = {}
+        """Per witness (label): records covered by the newest checkpoint it cosigned."""
+        self._last: Offer | None = None
         self.cosigned_at = time.monotonic()
         self._lines: list[bytes] = []
         self._read = 0
@@ -72,11 +75,27 @@ class WitnessSender:
     def offer(self, signed: bytes, size: int) -> None:
         """Queue the newest checkpoint (an older one still waiting is superseded: it is a prefix)."""
         with self._cond:
-            self._pending = Offer(signed, size)
+            self._pending = self._last = Offer(signed, size)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="hamn-witness", daemon=True)
                 self._thread.start()
             self._cond.notify_all()
+
+    def reoffer(self) -> None:
+        """Send the newest checkpoint again (a run waiting on a witness makes no new ones, and a
+        witness that was down is otherwise asked again only at the next)."""
+        with self._cond:
+            if self._pending is None and self._last is not None:
+                self._pending = self._last
+                self._cond.notify_all()
+
+    def cosigned_upto(self, who: str) -> int:
+        with self._cond:
+            return self.cosigned_by.get(who, 0)
+
+    def why_down(self, who: str) -> str:
+        with self._cond:
+            return self._down.get(who, "")
 
     def take_messages(self) -> list[str]:
         with self._cond:
@@ -171,6 +190,7 @@ class WitnessSender:
             return self._failed(who, f"its cosignature could not be kept: {exc.strerror or exc}")
         self._held[who] = offer.size
         with self._cond:
+            self.cosigned_by[who] = max(self.cosigned_by.get(who, 0), offer.size)
             if who in self._down:
                 del self._down[who]
                 self._messages.append(f"witness {who} answers again: backlog drained, it cosigned records 0–{offer.size - 1}")
