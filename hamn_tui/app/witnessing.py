@@ -58,12 +58,12 @@ class RunWitnesses:
     def __init__(self, journal: AuditWriter, sender: WitnessSender, cluster: Cluster):
         self.journal = journal
         self.sender = sender
-        self.nodes = {label(t): cluster.witness_node(spec) for t, spec in zip(sender.targets, cluster.witness_hosts())}
-        """Witness (label) → the cluster node it is on (None: a host outside the cluster)."""
+        self.nodes = {label(t): cluster.witness_nodes(spec) for t, spec in zip(sender.targets, cluster.witness_hosts())}
+        """Witness (label) → the cluster nodes it is on (none: a host outside the cluster)."""
         self.unattended_s = float(sender.timeout_s)
 
     def _counting(self, exclude: Collection[str]) -> list[str]:
-        return [who for who, node in self.nodes.items() if node is None or node not in exclude]
+        return [who for who, nodes in self.nodes.items() if not nodes & set(exclude)]
 
     def begin(self) -> int:
         return self.journal.checkpoint_now()

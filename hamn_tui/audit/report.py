@@ -42,6 +42,10 @@ class View:
     commands: list[Command] = field(default_factory=list)
     decisions: list[tuple[dict[str, Any], dict[str, Any] | None, str]] = field(default_factory=list)
     finished: dict[str, Any] | None = None
+    requests: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Four-eyes requests by id: the request as recorded (requester, command, node, code)."""
+    four_eyes: list[str] = field(default_factory=list)
+    """One line per decided request: the step, who asked, who approved or rejected (or why refused)."""
 
 
 def build(path: Path, allowed_signers: Path | None = None) -> View:
@@ -72,11 +76,37 @@ def build(path: Path, allowed_signers: Path | None = None) -> View:
                 cmd = running.pop((data["step_id"], data["node"]), None)  # type: ignore[assignment]
                 if cmd is not None:
                     cmd.finished, cmd.finished_ts = data, ts
+            elif kind == "approval_requested":
+                view.requests[data["request_id"]] = _request_facts(data["request"])
+            elif kind == "approval_decided":
+                view.four_eyes.append(four_eyes_line(view.requests.get(data["request_id"], {}), data))
             if kind != "checkpoint":
                 view.timeline.append(rec)
     for q in pending_q.values():
         view.decisions.append((q, None, ""))
     return view
+
+
+def _request_facts(text: str) -> dict[str, Any]:
+    """The parts of a recorded request a reader needs (a request that cannot be read: none)."""
+    import json
+
+    try:
+        data = json.loads(text)
+        req = data["requester"]
+        return {"requester": f"{req['principal']} (OS user {req['os_user']}, key {req['key_fingerprint']})",
+                "command": data["command"]["text"], "node": data["node"], "run_as": data["run_as"], "expires": data["expires"]}
+    except (ValueError, KeyError, TypeError):
+        return {}
+
+
+def four_eyes_line(request: dict[str, Any], d: dict[str, Any]) -> str:
+    """Both people of a four-eyes decision in one line: who asked, who answered, what."""
+    asked = request.get("requester", "?")
+    if d["verdict"] in ("approved", "rejected"):
+        return (f"{d['step_id']}: requested by {asked}; {d['verdict']} by {d['approver']} (key {d['approver_key']})"
+                + (f" — {d['reason']}" if d["reason"] else "") + (f"; command on {request['node']}: {request['command']}" if request else ""))
+    return f"{d['step_id']}: requested by {asked}; {d['verdict']}" + (f" — {d['reason']}" if d["reason"] else "")
 
 
 def describe(rec: dict[str, Any]) -> str:
@@ -124,6 +154,18 @@ def describe(rec: dict[str, Any]) -> str:
         return f"note{' on ' + d['step_id'] if d['step_id'] else ''}: {d['text']}"
     if k == "run_finished":
         return f"run {d['outcome']}" + (f": {d['reason']}" if d["reason"] else "")
+    if k == "question_withdrawn":
+        return f"question ({d['kind']}) at {d['step_id']} withdrawn: {d['reason']}"
+    if k == "witness_gate":
+        if d["outcome"] == "cosigned":
+            return f"{d['step_id']}: records 0–{d['records'] - 1} cosigned by witness {d['witness']} before the command ran"
+        return f"DEGRADED: {d['step_id']} ran without a witness's cosignature (typed by {d['os_user']}: {d['reason']})"
+    if k == "approval_requested":
+        f = _request_facts(d["request"])
+        return f"approval requested for {d['step_id']} (request {d['request_id']}, code {d['code']}) by {f.get('requester', '?')}"
+    if k == "approval_decided":
+        who = f" by {d['approver']} (key {d['approver_key']})" if d["approver"] else ""
+        return f"approval of {d['step_id']} (request {d['request_id']}): {d['verdict']}{who}" + (f" — {d['reason']}" if d["reason"] else "")
     return k
 
 
@@ -156,6 +198,8 @@ def _duration(a: str, b: str) -> str:
 def headline(view: View) -> str:
     """The report's title: the run, and UNFINISHED when it did not finish (what an auditor must see first)."""
     title = f"Audit report: run {view.started.get('run_id', '?')}"
+    degraded = len(view.report.degraded)
+    title += f" — DEGRADED: {degraded} dangerous step{'s' if degraded > 1 else ''} ran unwitnessed" if degraded else ""
     return title + (f" — UNFINISHED: {view.report.unfinished}" if view.report.unfinished else "")
 
 
@@ -184,6 +228,10 @@ def facts(view: View) -> list[tuple[str, str]]:
         ("When", f"{_when(first_ts)} → {_when(last_ts)} ({_duration(first_ts, last_ts)})"),
         ("Segments", f"{len(rep.segments)} (a new one after each resume)"),
     ]
+    if view.four_eyes:
+        out.append(("Four eyes", "; ".join(view.four_eyes)))
+    if rep.degraded:
+        out.append(("DEGRADED", "; ".join(rep.degraded)))
     return out
 
 

@@ -83,6 +83,10 @@ class Segment:
     notes: list[str] = field(default_factory=list)
     head: str = ZERO
     """SHA-256 of the last intact line (what a continuing segment names)."""
+    degraded: list[str] = field(default_factory=list)
+    """Dangerous steps that ran without a witness's cosignature (the operator typed so)."""
+    approvals: list[str] = field(default_factory=list)
+    """Four-eyes decisions: who asked, who approved or rejected, which step."""
 
 
 @dataclass
@@ -93,6 +97,15 @@ class Report:
     notes: list[str] = field(default_factory=list)
     unfinished: str = ""
     """Why the run is not finished ('' when it finished, or when the log is INVALID)."""
+
+    @property
+    def degraded(self) -> list[str]:
+        """Why the run is degraded: each dangerous step it ran without a witness's cosignature."""
+        return [f"{s.path.name}: {d}" for s in self.segments for d in s.degraded]
+
+    @property
+    def approvals(self) -> list[str]:
+        return [f"{s.path.name}: {a}" for s in self.segments for a in s.approvals]
 
     @property
     def exit_code(self) -> int:
@@ -234,6 +247,8 @@ class _Scan:
     notes: list[str] = field(default_factory=list)
     commands: list[tuple[int, bool, str, str]] = field(default_factory=list)
     """(record, sent?, step, node): matched across parts to find commands never finished."""
+    degraded: list[str] = field(default_factory=list)
+    approvals: list[str] = field(default_factory=list)
 
 
 def _scan(lines: list[bytes], start: int, end: int, allowed: AllowedSigners | None, out_dir: Path | None, keep: bool,
@@ -310,6 +325,10 @@ def _scan(lines: list[bytes], start: int, end: int, allowed: AllowedSigners | No
                                    f"log_open run {opened['run_id']!r} of {opened['runbook_id']!r} ({opened['runbook_sha256'][:12]}…)")
             elif kind == "run_finished":
                 scan.finished = data
+            elif kind == "witness_gate" and data["outcome"] == "unwitnessed":
+                scan.degraded.append(f"record {i}: {data['step_id']} ran without a witness's cosignature, typed by {data['os_user'] or '?'}")
+            elif kind == "approval_decided" and data["verdict"] in ("approved", "rejected"):
+                scan.approvals.append(f"record {i}: {data['step_id']}: {data['verdict']} by {data['approver']} ({data['approver_key']})")
             elif kind == "command_finished":
                 scan.commands.append((i, False, data["step_id"], data["node"]))
                 if blobs is not None:
@@ -424,6 +443,8 @@ def check_segment(path: Path, allowed: AllowedSigners | None = None, outputs: bo
         seg.notes += p.notes
         seg.last_signed = max(seg.last_signed, p.last_signed)
         seg.finished = p.finished or seg.finished
+        seg.degraded += p.degraded
+        seg.approvals += p.approvals
     seg.count = seg.index if seg.index is not None else len(lines)
     seg.open = parts[0].open if parts and seg.count > 0 else None
     if seg.index is not None:
@@ -514,7 +535,11 @@ def verify_path(path: Path, allowed_signers: Path | AllowedSigners | None = None
         return Report("INVALID", failure, chain, notes)
     unfinished = _unfinished(chain)
     status = "INCOMPLETE" if unfinished and chain[-1].status == "VALID" else chain[-1].status
-    return Report(status, _summary(chain, allowed_signers, unfinished), chain, notes, unfinished)
+    line = _summary(chain, allowed_signers, unfinished)
+    degraded = sum(len(s.degraded) for s in chain)
+    if degraded:
+        line += f"; DEGRADED: {degraded} dangerous step{'s' if degraded > 1 else ''} ran without a witness's cosignature"
+    return Report(status, line, chain, notes, unfinished)
 
 
 def _links(chain: list[Segment], allowed: AllowedSigners | None, outputs: bool, keep: bool, loose: bool = False) -> str:

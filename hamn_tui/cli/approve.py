@@ -57,8 +57,12 @@ def _facts(request) -> list[str]:  # type: ignore[no-untyped-def]
 @click.option("--reject", is_flag=True, help="Sign a rejection: the request ends.")
 @click.option("--reason", default="", metavar="TEXT", help="Why (recorded with a rejection or an approval).")
 @click.option("--list", "list_only", is_flag=True, help="Only list the pending requests.")
+@click.option("--request", "request_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Answer a request file copied from the console (not the spool); needs --out.")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="With --request: write the signed answer here, for `hamn run --approval STEP=FILE`.")
 def approve(request_id: str | None, spool_dir: str | None, key_file: str | None, principal: str | None, code: str | None,
-            reject: bool, reason: str, list_only: bool) -> None:
+            reject: bool, reason: str, list_only: bool, request_file: str | None, out_file: str | None) -> None:
     """Approve (or --reject) a pending request for a second operator, signed with your own SSH key."""
     from pathlib import Path
 
@@ -68,6 +72,9 @@ def approve(request_id: str | None, spool_dir: str | None, key_file: str | None,
     from ..audit.keys import default_principal
     from ..settings import settings
 
+    if request_file is not None or out_file is not None:
+        _answer_file(request_file, out_file, key_file, principal, code, reject, reason)
+        return
     try:
         spool = Spool(Path(spool_dir) if spool_dir else settings().state_dir / "approvals", create=spool_dir is None)
         pending, bad = spool.pending()
@@ -97,15 +104,7 @@ def approve(request_id: str | None, spool_dir: str | None, key_file: str | None,
                 refuse(PROG, f"request {request_id}: {exc}")
             refuse(PROG, f"request {request_id} is not pending (answered or expired)")
         request = found
-    for line in _facts(request):
-        click.echo(line)
-    if code is None:
-        if not sys.stdin.isatty():
-            refuse(PROG, "--code: required without a terminal (the code the first operator reads to you)")
-        code = click.prompt("Type the code the first operator reads to you", default="", show_default=False)
-    if "".join(code.split()) != request.code.replace(" ", ""):
-        click.echo(f"{PROG}: the code does not match: you are not looking at the same request; nothing signed", err=True)
-        sys.exit(NOT_SIGNED)
+    _check_code(request, code)
     verdict = "reject" if reject else "approve"
     try:
         answer = sign_answer(request, verdict, principal or default_principal(), reason=reason, key_file=key_file)
@@ -118,3 +117,57 @@ def approve(request_id: str | None, spool_dir: str | None, key_file: str | None,
     except OSError as exc:
         refuse(PROG, f"{spool.dir}: cannot leave the answer: {exc.strerror or exc}")
     click.echo(f"{'rejected' if reject else 'approved'}: request {request.id} (code {request.code}) signed as {answer.principal}")
+
+
+def _check_code(request, code: str | None) -> None:  # type: ignore[no-untyped-def]
+    for line in _facts(request):
+        click.echo(line)
+    if code is None:
+        if not sys.stdin.isatty():
+            refuse(PROG, "--code: required without a terminal (the code the first operator reads to you)")
+        code = click.prompt("Type the code the first operator reads to you", default="", show_default=False)
+    if "".join(code.split()) != request.code.replace(" ", ""):
+        click.echo(f"{PROG}: the code does not match: you are not looking at the same request; nothing signed", err=True)
+        sys.exit(NOT_SIGNED)
+
+
+def _answer_file(request_file: str | None, out_file: str | None, key_file: str | None, principal: str | None, code: str | None,
+                 reject: bool, reason: str) -> None:
+    """A request carried off the console (`--request FILE`), answered into `--out FILE` — never
+    over an existing file — for the first operator's `hamn run --approval STEP=FILE`."""
+    import os
+    from pathlib import Path
+
+    from ..audit.approval.answer import AnswerError, NotYours, bundle, sign_answer
+    from ..audit.approval.request import MAX_REQUEST, RequestError, parse_request
+    from ..audit.files import UnsafeFile, read_regular, write_synced
+    from ..audit.keys import default_principal
+
+    if request_file is None or out_file is None:
+        refuse(PROG, "--request FILE and --out FILE go together (answer a request file into an answer file)")
+    try:
+        raw = read_regular(Path(request_file), MAX_REQUEST + 2)
+        request = parse_request(raw[:-1] if raw.endswith(b"\n") else raw)
+    except (OSError, UnsafeFile) as exc:
+        refuse(PROG, f"--request {request_file}: {exc}")
+    except RequestError as exc:
+        refuse(PROG, f"--request {request_file}: {exc}")
+    if request.expires <= datetime.now(timezone.utc):
+        refuse(PROG, f"--request {request_file}: the request expired at {request.data['expires']}")
+    _check_code(request, code)
+    verdict = "reject" if reject else "approve"
+    try:
+        answer = sign_answer(request, verdict, principal or default_principal(), reason=reason, key_file=key_file)
+    except AnswerError as exc:
+        click.echo(f"{PROG}: {exc}; nothing signed", err=True)
+        sys.exit(NOT_SIGNED if isinstance(exc, NotYours) else 2)
+    try:
+        fd = os.open(out_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        refuse(PROG, f"--out {out_file}: {exc.strerror or exc} (an answer file is never overwritten)")
+    try:
+        write_synced(fd, bundle(answer.raw, answer.signature))
+    finally:
+        os.close(fd)
+    click.echo(f"{'rejected' if reject else 'approved'}: request {request.id} (code {request.code}) signed as {answer.principal} "
+               f"into {out_file}: hand it to the first operator (hamn run --approval {request.data['step_id']}={out_file})")

@@ -45,6 +45,10 @@ def verify(log: str, allowed_signers: str | None, no_outputs: bool, witness_keys
     report = verify_path(path, Path(allowed_signers) if allowed_signers else None, outputs=not no_outputs, keep=False)
     for note in report.notes:
         click.echo(f"note: {note}")
+    for line in report.approvals:
+        click.echo(f"four eyes: {line}")
+    for line in report.degraded:
+        click.echo(f"degraded: {line}")
     click.echo(report.line)
     sys.exit(report.exit_code)
 
@@ -115,7 +119,8 @@ def show_timeline(path: Path, allowed_signers: Path | None = None, with_output: 
     for label, value in facts(view):
         info.add_row(escape(label), escape(neutralise(value)))
     unfinished = " — the run is unfinished" if view.report.unfinished else ""
-    console.print(Panel(info, title=f"[bold {colour}]{view.report.status}{unfinished}[/]", border_style=colour))
+    degraded = " — DEGRADED: a dangerous step ran unwitnessed" if view.report.degraded else ""
+    console.print(Panel(info, title=f"[bold {colour}]{view.report.status}{degraded}{unfinished}[/]", border_style=colour))
     for note in view.report.notes:
         console.print(f"[dim]note: {escape(neutralise(note))}[/]")
     table = Table(title="timeline", expand=True, show_lines=False)
@@ -124,14 +129,16 @@ def show_timeline(path: Path, allowed_signers: Path | None = None, with_output: 
     table.add_column("what", no_wrap=True)
     table.add_column("detail", overflow="fold")
     style = {"answered": "bold cyan", "question_asked": "cyan", "command_sent": "bold", "step_finished": "green", "run_finished": "bold",
-             "rollback_started": "magenta", "rollback_finished": "magenta", "lock_event": "yellow", "log_open": "dim", "log_close": "dim"}
+             "rollback_started": "magenta", "rollback_finished": "magenta", "lock_event": "yellow", "log_open": "dim", "log_close": "dim",
+             "approval_requested": "cyan", "approval_decided": "bold cyan", "witness_gate": "bold"}
     store = OutputStore(Path(path if Path(path).is_dir() else Path(path).parent) / "outputs")
     for seg_no, seg in enumerate(view.report.segments):
         for rec in seg.records:
             if rec["type"] == "checkpoint":
                 continue
             text = describe(rec)
-            if rec["type"] == "step_finished" and rec["data"]["outcome"] != "done":
+            if (rec["type"] == "step_finished" and rec["data"]["outcome"] != "done") or (
+                    rec["type"] == "witness_gate" and rec["data"]["outcome"] == "unwitnessed"):
                 st = "red"
             else:
                 st = style.get(rec["type"], "")

@@ -151,12 +151,13 @@ class Cluster(_Strict):
             return list(self.witness.hosts)
         return [name for name, node in self.nodes.items() if node.role in ("primary", "standby", "service")]
 
-    def witness_node(self, spec: str) -> str | None:
-        """The node of the cluster a witness entry is on (by name, or by address), if any."""
+    def witness_nodes(self, spec: str) -> set[str]:
+        """The nodes of the cluster a witness entry is on: by name, else every node at its address
+        and port (or host name): a witness that shares a machine with a node is that node."""
         if spec in self.nodes:
-            return spec
-        _, host, _ = self.witness_address(spec)
-        return next((name for name, node in self.nodes.items() if node.address == host or node.hostname == host), None)
+            return {spec}
+        _, host, port = self.witness_address(spec)
+        return {name for name, node in self.nodes.items() if (node.address == host and node.port == port) or node.hostname == host}
 
     def witness_address(self, spec: str) -> tuple[str, str, int]:
         """(user, host, port) of a `[witness] hosts` entry: a node name or "user@host[:port]"."""
