@@ -33,3 +33,29 @@ def test_bad_witness_hosts_are_located(validate_text):
     assert any(m.startswith("witness.hosts[0]: 'mn9' is neither a node of this cluster") for m in msgs), msgs
     assert any(m.startswith("witness.hosts[1]:") for m in msgs), msgs
     assert any(m.startswith("witness.hosts[2]: 'hw@h:99999': the port") for m in msgs), msgs
+
+
+def test_a_witness_section_without_hosts_means_the_management_and_service_nodes(tmp_path: Path):
+    """Issue 15: by default the other management node and the service nodes witness (they outlive a dead primary)."""
+    f = tmp_path / "c.toml"
+    f.write_text(EXAMPLE.replace("[groups]", '[nodes.ws]\naddress = "ws.example"\nhostname = "ws"\nrole = "other"\n\n[groups]')
+                 + '\n[witness]\nkeys = "wkeys"\n')
+    c = load_cluster(f)
+    assert "ws" in c.nodes
+    assert c.witness_hosts() == ["mn1", "mn2", "sn1", "sn2"]  # not the workstation ("other")
+    assert load_cluster(_write(tmp_path / "none.toml", EXAMPLE)).witness_hosts() == []
+    assert load_cluster(_write(tmp_path / "empty.toml", EXAMPLE + '\n[witness]\nhosts = []\n')).witness_hosts() == []
+
+
+def test_a_witness_is_the_node_at_its_address_and_port(tmp_path: Path):
+    c = load_cluster(_write(tmp_path / "c.toml", EXAMPLE))
+    mn2 = c.nodes["mn2"]
+    assert c.witness_nodes("mn2") == {"mn2"}
+    assert c.witness_nodes(f"hw@{mn2.address}:{mn2.port}") == {"mn2"}
+    assert c.witness_nodes(f"hw@{mn2.address}:{mn2.port + 1}") == set()  # another sshd on that machine's address: not that node
+    assert c.witness_nodes("hw@elsewhere.example") == set()
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path

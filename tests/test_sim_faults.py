@@ -226,3 +226,24 @@ def test_large_site_service_node_faults():
     assert status == 0 and t.clock() - before == 240
     assert sh(t, "sn65", "service xcatd restart")[0] == 0 and t.clock() - before == 240
     assert not t.sim.nodes["sn17"].up and t.sim.nodes["sn18"].up
+
+
+def test_the_data_loss_decision_and_the_forced_takeover_each_wait_for_a_second_operator():
+    """Four eyes (issue 15): choosing "force" at accept-loss and the BY FORCE takeover each make an
+    approval request (the simulated colleague approves in training, and the log says so); the
+    command runs only after its approval, and "stop" needs none."""
+    from hamn_tui.record.events import ApprovalDecided, ApprovalRequested, CommandSent
+
+    r = run("remote-catchup-pending", "failover-unplanned", yes=True,
+            confirms={"takeover-pwo": "XCATDB", "takeover-force": "XCATDB DATA LOSS"}, attests=FENCED, choices={"accept-loss": "force"})
+    assert r.outcome == "done"
+    asked = [e for e in r.events if isinstance(e, ApprovalRequested)]
+    assert [e.step_id for e in asked] == ["accept-loss", "takeover-force"]
+    assert "choose accept-loss = force" in asked[0].request and PLAIN_FORCE in asked[1].request
+    decided = [(e.step_id, e.verdict) for e in r.events if isinstance(e, ApprovalDecided)]
+    assert decided == [("accept-loss", "approved"), ("takeover-force", "approved")]
+    order = [type(e).__name__ for e in r.events if isinstance(e, (ApprovalDecided, CommandSent)) and e.step_id == "takeover-force"]
+    assert order == ["ApprovalDecided", "CommandSent"]
+    stopped = run("remote-catchup-pending", "failover-unplanned", yes=True, confirms={"takeover-pwo": "XCATDB"},
+                  attests=FENCED | {"no-force"}, choices={"accept-loss": "stop"})
+    assert not any(isinstance(e, ApprovalRequested) for e in stopped.events)
