@@ -499,13 +499,17 @@ async def diagnose(target: ClusterTarget, *, audit_dir: Path | None = None, lock
     locks = lock_dir or config.lock_dir
     runbooks_result, books = await asyncio.to_thread(check_runbooks, cluster, target.cluster_path)
     plan = plan_for(cluster, books)
+    from .doctor_guards import check_approvers, check_witnesses
+
     transport, owned = target.transport()
     try:
         nodes = _Nodes(cluster, transport, plan, locks, clock)
-        per_node, signing, audit_result = await asyncio.gather(
+        per_node, signing, audit_result, approvers, witnesses = await asyncio.gather(
             asyncio.gather(*(nodes.examine_safely(n) for n in plan.nodes)),
             asyncio.to_thread(check_signing, cluster, key),
-            asyncio.to_thread(check_audit_dir, Path(audit), min_free))
+            asyncio.to_thread(check_audit_dir, Path(audit), min_free),
+            asyncio.to_thread(check_approvers, cluster, books),
+            check_witnesses(cluster))
     finally:
         if owned:
             await transport.close()
@@ -515,4 +519,5 @@ async def diagnose(target: ClusterTarget, *, audit_dir: Path | None = None, lock
         findings = [f[cid] for f in by_node.values() if cid in f]
         checks.append(combine(cid, title, findings, f" (at most {CLOCK_SKEW_MAX_S:g} s from this console)" if cid == "clock" else ""))
     checks += [signing, audit_result]
+    checks += [c for c in (approvers, witnesses) if c is not None]  # only where a runbook or the cluster file asks for them
     return Report(target.cluster_path, tuple(checks))
