@@ -4,12 +4,17 @@ forces `hamn witness serve`, so the command sent is ignored there; the key is th
 from __future__ import annotations
 
 import subprocess
+import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .protocol import Answer, encode_add, encode_holds, parse_answer
+from .protocol import MAX_EXPORT, Answer, ExportError, encode_add, encode_export, encode_holds, parse_answer, parse_export
+from .store import Held
 
 MAX_ANSWER = 64 * 1024
+MAX_PAGES = 1000
+"""An export takes at most this many answers (each names a later origin than the last)."""
 
 
 @dataclass
@@ -60,3 +65,61 @@ def send(signed_checkpoint: bytes, first: int, lines: list[bytes], target: SshTa
 
 def holds(origin: str, target: SshTarget, timeout_s: float = 60.0) -> Answer:
     return exchange(target, encode_holds(origin), timeout_s)
+
+
+def _bounded(target: SshTarget, request: bytes, limit: int, timeout_s: float) -> bytes:
+    """ssh's stdout, read up to `limit` bytes (a witness answering more is cut off and refused,
+    never held in memory whole); raises ExportError saying why when there is no answer."""
+    with tempfile.TemporaryFile() as err:
+        try:
+            proc = subprocess.Popen(target.argv(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
+        except OSError as exc:
+            raise ExportError(f"cannot run ssh: {exc}") from None
+        late = threading.Event()
+
+        def expire() -> None:
+            late.set()
+            proc.kill()
+
+        timer = threading.Timer(timeout_s, expire)
+        timer.start()
+        try:
+            assert proc.stdin is not None and proc.stdout is not None
+            try:
+                proc.stdin.write(request)
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass
+            data = proc.stdout.read(limit + 1)
+            if len(data) > limit:
+                proc.kill()
+                raise ExportError(f"{target.host} answered more than {limit} bytes")
+            code = proc.wait()
+        finally:
+            timer.cancel()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
+        if late.is_set():
+            raise ExportError(f"no answer from {target.host} within {timeout_s:g} s")
+        if not data:
+            err.seek(0)
+            lines = err.read()[-4096:].decode("utf-8", "replace").strip().splitlines()
+            raise ExportError(f"ssh {target.host} exited {code}: {lines[-1] if lines else 'no output'}")
+        return data
+
+
+def fetch(prefix: str, target: SshTarget, timeout_s: float = 120.0) -> list[tuple[Held, list[bytes]]]:
+    """What a witness holds of the logs whose origin starts with `prefix` (the read side of
+    `hamn witness serve`), page by page; raises ExportError (one line) on anything untrustworthy."""
+    out: list[tuple[Held, list[bytes]]] = []
+    after = ""
+    for _ in range(MAX_PAGES):
+        page = parse_export(_bounded(target, encode_export(prefix, after), MAX_EXPORT, timeout_s), prefix, after)
+        out += page.logs
+        if not page.more:
+            return out
+        after = page.more
+    raise ExportError(f"{target.host} sent more than {MAX_PAGES} pages")
