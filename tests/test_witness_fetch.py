@@ -6,6 +6,8 @@ and exit 2. Also the export request's framing, and a crashed segment witnessed t
 successor's opening record."""
 from __future__ import annotations
 
+import hashlib
+import json
 import shlex
 import shutil
 import subprocess
@@ -242,14 +244,13 @@ def test_a_cut_padded_or_altered_export_is_refused(held):
 
 # --- a crashed segment, witnessed through its successor --------------------------------------------
 def crashed_and_resumed(tmp_path, monkeypatch) -> tuple[Log, Path, list]:
-    """audit-000 (its session key kept) and audit-001 that continues it, whose session keys the test keeps."""
+    """audit-000 and audit-001 that continues it (as `hamn run --resume` makes it); the session
+    keys are kept so the test can sign checkpoints as the running hamn would."""
     log = write_log(tmp_path / "runs", monkeypatch)
     kept: list = []
     monkeypatch.setattr(writer_module, "session_key", lambda: kept.append(session_key()) or kept[-1])
     raw = log.path.read_bytes()
-    import hashlib
-
-    previous = {"file": log.path.name, "log": __import__("json").loads(log.lines[0])["log"], "size": len(raw),
+    previous = {"file": log.path.name, "log": json.loads(log.lines[0])["log"], "size": len(raw),
                 "head": hashlib.sha256(log.lines[-1]).hexdigest(), "seq": len(log.lines) - 1, "torn_bytes": 0, "torn_sha256": None,
                 "segment": 0}
     nxt = log.path.with_name("audit-001.jsonl")
