@@ -285,3 +285,13 @@ def test_a_crashed_segment_counts_as_witnessed_through_its_successors_opening_re
     write_lines(log.path, log.lines[:-1], drop_sig=False)
     bad = witnessed([log.path, nxt], keys)
     assert bad.failure.startswith("INVALID: record 0: in audit-001.jsonl: its witnessed opening record names audit-000.jsonl of "), bad.failure
+
+
+def test_a_run_never_holds_a_huge_answer_in_memory(witness_host, impostors):  # noqa: F811
+    """The sender's exchange reads at most MAX_ANSWER bytes of what a witness says, then gives up on it."""
+    from hamn_tui.audit.witness.client import MAX_ANSWER, SshTarget, exchange
+
+    lab, wdir, target, vkey = witness_host
+    huge = SshTarget("127.0.0.1", user="root", port=lab.port, identity=impostors["huge"], known_hosts=lab.known_hosts)
+    answer = exchange(huge, b"hamn-witness/1 holds hamn/x/t-run-1/audit-000\n", timeout_s=30)
+    assert not answer.ok and answer.text == f"127.0.0.1 answered more than {MAX_ANSWER} bytes"

@@ -43,19 +43,17 @@ class SshTarget:
         return argv + ["--", self.host, "hamn", "witness", "serve"]
 
 
+class NoAnswer(Exception):
+    """ssh could not be run, the witness did not answer in time or answered too much; one line."""
+
+
 def exchange(target: SshTarget, request: bytes, timeout_s: float = 60.0) -> Answer:
     """Run the witness's forced command with `request` on stdin; a failure to connect is an
     unsuccessful Answer saying why (ssh's own last line)."""
     try:
-        r = subprocess.run(target.argv(), input=request, capture_output=True, timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        return Answer(False, f"no answer from {target.host} within {timeout_s:g} s")
-    except OSError as exc:
-        return Answer(False, f"cannot run ssh: {exc}")
-    if not r.stdout:
-        err = r.stderr.decode("utf-8", "replace").strip().splitlines()
-        return Answer(False, f"ssh {target.host} exited {r.returncode}: {err[-1] if err else 'no output'}")
-    return parse_answer(r.stdout[:MAX_ANSWER])
+        return parse_answer(_bounded(target, request, MAX_ANSWER, timeout_s))
+    except NoAnswer as exc:
+        return Answer(False, str(exc))
 
 
 def send(signed_checkpoint: bytes, first: int, lines: list[bytes], target: SshTarget, timeout_s: float = 60.0) -> Answer:
@@ -68,46 +66,53 @@ def holds(origin: str, target: SshTarget, timeout_s: float = 60.0) -> Answer:
 
 
 def _bounded(target: SshTarget, request: bytes, limit: int, timeout_s: float) -> bytes:
-    """ssh's stdout, read up to `limit` bytes (a witness answering more is cut off and refused,
-    never held in memory whole); raises ExportError saying why when there is no answer."""
+    """ssh's stdout, read up to `limit` bytes: a witness answering more is cut off and refused,
+    never held in memory whole (the request is written from a thread, so a witness that answers
+    before it has read everything cannot stall us). Raises NoAnswer saying why there is none."""
     with tempfile.TemporaryFile() as err:
         try:
             proc = subprocess.Popen(target.argv(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
         except OSError as exc:
-            raise ExportError(f"cannot run ssh: {exc}") from None
+            raise NoAnswer(f"cannot run ssh: {exc}") from None
         late = threading.Event()
 
         def expire() -> None:
             late.set()
             proc.kill()
 
-        timer = threading.Timer(timeout_s, expire)
-        timer.start()
-        try:
-            assert proc.stdin is not None and proc.stdout is not None
+        def feed() -> None:
             try:
+                assert proc.stdin is not None
                 proc.stdin.write(request)
                 proc.stdin.close()
-            except BrokenPipeError:
+            except (BrokenPipeError, OSError):
                 pass
+
+        timer = threading.Timer(timeout_s, expire)
+        timer.start()
+        writer = threading.Thread(target=feed, name="hamn-witness-request", daemon=True)
+        writer.start()
+        try:
+            assert proc.stdout is not None
             data = proc.stdout.read(limit + 1)
             if len(data) > limit:
-                proc.kill()
-                raise ExportError(f"{target.host} answered more than {limit} bytes")
+                raise NoAnswer(f"{target.host} answered more than {limit} bytes")
             code = proc.wait()
         finally:
             timer.cancel()
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+            writer.join()
             if proc.stdout is not None:
                 proc.stdout.close()
         if late.is_set():
-            raise ExportError(f"no answer from {target.host} within {timeout_s:g} s")
+            raise NoAnswer(f"no answer from {target.host} within {timeout_s:g} s")
         if not data:
-            err.seek(0)
-            lines = err.read()[-4096:].decode("utf-8", "replace").strip().splitlines()
-            raise ExportError(f"ssh {target.host} exited {code}: {lines[-1] if lines else 'no output'}")
+            err.seek(0, 2)
+            err.seek(max(0, err.tell() - 4096))
+            lines = err.read().decode("utf-8", "replace").strip().splitlines()
+            raise NoAnswer(f"ssh {target.host} exited {code}: {lines[-1] if lines else 'no output'}")
         return data
 
 
@@ -117,7 +122,11 @@ def fetch(prefix: str, target: SshTarget, timeout_s: float = 120.0) -> list[tupl
     out: list[tuple[Held, list[bytes]]] = []
     after = ""
     for _ in range(MAX_PAGES):
-        page = parse_export(_bounded(target, encode_export(prefix, after), MAX_EXPORT, timeout_s), prefix, after)
+        try:
+            answer = _bounded(target, encode_export(prefix, after), MAX_EXPORT, timeout_s)
+        except NoAnswer as exc:
+            raise ExportError(str(exc)) from None
+        page = parse_export(answer, prefix, after)
         out += page.logs
         if not page.more:
             return out
