@@ -89,8 +89,10 @@ def test_a_deleted_run_is_found_through_the_cluster_file(tmp_path, monkeypatch, 
         fh.write(f'\n[witness]\nhosts = ["mn2"]\nuser = "root"\nidentity = "{target.identity}"\nknown_hosts = "{lab.known_hosts}"\n')
     keys = tmp_path / "witness_keys"
     keys.write_text(vkey.vkey + "\n")
-    code, out, err = verify(runs, "--witness", "mn2", "--cluster", cluster, "--witness-keys", keys)
+    # two --witness: a node name of the cluster file, and user@host:port (the cluster's identity and known_hosts)
+    code, out, err = verify(runs, "--witness", "mn2", "--witness", f"root@127.0.0.1:{lab.port}", "--cluster", cluster, "--witness-keys", keys)
     assert code == 0 and out[-1] == "VALID: the console holds every record the witnesses hold", out + [err]
+    assert sum(x.startswith(f"note: witness root@127.0.0.1:{lab.port}: fetched 1 log(s) under hamn/fetch-del/") for x in out) == 2, out
     assert f"note: t-run-1/audit-000.jsonl: the console holds the {len(gone.lines)} records hamn-witness/mn2 holds" in out
     shutil.rmtree(gone.path.parent)  # root on the console deletes the run
     code, out, err = verify(runs, "--witness", "mn2", "--cluster", cluster, "--witness-keys", keys)
