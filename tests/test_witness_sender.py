@@ -42,4 +42,4 @@ def test_without_witnesses_the_writer_keeps_no_leaves(tmp_path):
     seg = tmp_path / "runs" / "t-run-1" / "audit-000.jsonl"
     writer = AuditWriter(seg, signer=Lab(Path(tempfile.mkdtemp(dir=tmp_path))).alice())
     assert run_book(BOOK, tmp_path, writer) == "done"
-    assert writer.leaves == [] and not Path(f"{seg}.cosig").exists()
+    assert writer.tree.size == 0 and not Path(f"{seg}.cosig").exists()

@@ -40,8 +40,9 @@ from .keys import Signer, SigningKeyError, resolve_signer, session_key
 from .records import ZERO, signed_view
 from ..record.redact import Redactor
 from .store import EMPTY_SHA256, CommandCapture, OutputStore
-from .witness.checkpoint import Checkpoint, leaf_hash, root_of, sign_checkpoint
+from .witness.checkpoint import Checkpoint, leaf_hash, sign_checkpoint
 from .witness.sender import WitnessSender
+from .witness.tree import RightEdge
 
 CHECKPOINT_EVERY = 64
 SYNC_EVERY_S = 1.0
@@ -90,8 +91,8 @@ class AuditWriter:
         self.captures: dict[tuple[str, str], CommandCapture] = {}
         self.witness = witness
         """Sends each checkpoint (and the closing one) to the witnesses, in the background."""
-        self.leaves: list[bytes] = []
-        """RFC 6962 leaf hashes of the lines, for the checkpoints witnesses cosign."""
+        self.tree = RightEdge()
+        """The RFC 6962 tree of the lines so far (its right edge), for the checkpoints witnesses cosign."""
         self.closed = False
         self.broken: str | None = None
         self.outcome: str | None = None
@@ -185,7 +186,7 @@ class AuditWriter:
             raise OSError(0, f"short write ({written} of {len(buf)} bytes): the disk may be full")
         self.whole.update(buf)
         if self.witness is not None:
-            self.leaves.append(leaf_hash(line))
+            self.tree.append(leaf_hash(line))
         self.prev = hashlib.sha256(line).hexdigest()
         self.seq += 1
         self.since_checkpoint += 1
@@ -210,7 +211,7 @@ class AuditWriter:
         if self.witness is None or self.session is None:
             return
         self._sync()
-        cp = Checkpoint(self.witness.origin, self.seq, root_of(self.leaves))
+        cp = Checkpoint(self.witness.origin, self.seq, self.tree.root())
         self.witness.offer(sign_checkpoint(cp, self.session), self.seq)
 
     def _sync(self) -> None:

@@ -25,23 +25,38 @@ def audit() -> None:
               help="Witnesses' verifier keys, one a line: say how far the log is witnessed, and by whom.")
 @click.option("--witness-copy", type=click.Path(exists=True, file_okay=False), metavar="WDIR",
               help="A witness's state directory copied back: find runs deleted or rewritten on the console.")
-def verify(log: str, allowed_signers: str | None, no_outputs: bool, witness_keys: str | None, witness_copy: str | None) -> None:
+@click.option("--witness", "witness_hosts", multiple=True, metavar="HOST",
+              help="Fetch a witness's copy over ssh and compare it (user@host[:port], or a node of --cluster); repeatable.")
+@click.option("--cluster", "cluster_file", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+              help="With --witness: the cluster file (its name, and its [witness] user, identity and known_hosts).")
+@click.option("--witness-identity", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+              help="With --witness: the ssh key that reaches the witness's forced command.")
+@click.option("--known-hosts", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+              help="With --witness: the witnesses' host keys (host-key checking is never off).")
+def verify(log: str, allowed_signers: str | None, no_outputs: bool, witness_keys: str | None, witness_copy: str | None,
+           witness_hosts: tuple[str, ...], cluster_file: str | None, witness_identity: str | None, known_hosts: str | None) -> None:
     """Check a log strictly. Exit 0 valid and closed, 1 invalid, 3 intact but never closed.
 
     The last line is `VALID …`, `INVALID: record N: reason` or `INCOMPLETE: …`. A run that did not
     finish (closed "waiting" or "interrupted", a later segment missing) was never closed: exit 3.
-    With --witness-copy, LOG may also be the directory of all runs (a deleted run is then found).
+    With --witness-copy or --witness, LOG may also be the directory of all runs (a deleted run is
+    then found); a witness that cannot be asked is exit 2.
     """
     from pathlib import Path
 
     from ..audit.verify import verify_path
 
     path = Path(log)
-    if witness_keys or witness_copy:
-        from .witness_verify import verify_witnessed
+    if (cluster_file or witness_identity or known_hosts) and not witness_hosts:
+        click.echo("hamn audit verify: --cluster, --witness-identity and --known-hosts go with --witness HOST", err=True)
+        sys.exit(2)
+    if witness_keys or witness_copy or witness_hosts:
+        from .witness_verify import Fetch, verify_witnessed
 
+        fetch = Fetch(list(witness_hosts), Path(cluster_file) if cluster_file else None, Path(witness_identity) if witness_identity else None,
+                      Path(known_hosts) if known_hosts else None)
         sys.exit(verify_witnessed(path, Path(allowed_signers) if allowed_signers else None, not no_outputs,
-                                  Path(witness_keys) if witness_keys else None, Path(witness_copy) if witness_copy else None))
+                                  Path(witness_keys) if witness_keys else None, Path(witness_copy) if witness_copy else None, fetch))
     report = verify_path(path, Path(allowed_signers) if allowed_signers else None, outputs=not no_outputs, keep=False)
     for note in report.notes:
         click.echo(f"note: {note}")

@@ -8,6 +8,7 @@
   the console's, so a run deleted or rewritten on the console shows."""
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -17,7 +18,7 @@ from ..canon import CanonError, canonical, parse_line
 from ..files import MAX_SEGMENT, UnsafeFile, read_regular
 from .checkpoint import leaf_hash, parse_body, parse_origin, root_of, verify_cosignature
 from .note import COSIGNATURE_V1, NoteError, Signature, Verifier, parse_note, parse_signature_line, parse_vkey
-from .store import Refused, held_origins
+from .store import Held, Refused, held_origins
 
 COSIG_SUFFIX = ".cosig"
 MAX_COSIG = 64 * 1024 * 1024
@@ -78,65 +79,129 @@ def _segment_lines(path: Path) -> list[bytes]:
     return lines[:-1]  # a torn tail (no newline) is not a record
 
 
+@dataclass
+class _Seen:
+    """One segment's lines and, per trusted witness, (records cosigned, when)."""
+
+    path: Path
+    lines: list[bytes]
+    best: dict[str, tuple[int, int]]
+
+    @property
+    def top(self) -> int:
+        return max((s for s, _ in self.best.values()), default=0)
+
+
 def witnessed(segments: list[Path], keys: list[Verifier]) -> Witnessing:
-    """Check every cosignature stored next to these segments against the witness keys."""
+    """Check every cosignature stored next to these segments against the witness keys.
+
+    A segment cut by a crash (no close; its tail perhaps never cosigned) counts as witnessed to
+    its end when the next segment's opening record — which names the cut segment's size and last
+    line hash — is itself witnessed and names exactly what the cut segment holds."""
     out = Witnessing()
+    seen: list[_Seen] = []
     for seg in segments:
-        lines = _segment_lines(seg)
-        hashes = [leaf_hash(x) for x in lines]
-        best: dict[str, tuple[int, int]] = {}
-        cosig = Path(f"{seg}{COSIG_SUFFIX}")
-        entries: list[bytes] = []
-        if cosig.exists():
-            try:
-                entries = read_regular(cosig, MAX_COSIG, "a cosignature file may").split(b"\n")[:-1]
-            except OSError as exc:
-                out.failure = f"INVALID: record 0: {cosig.name}: {exc}"
-                return out
-        ignored = 0
-        for n, raw in enumerate(entries, 1):
-            where = f"{cosig.name}:{n}"
-            try:
-                note = parse_note(parse_line(raw)["note"].encode())
-                cp = parse_body(note.text)
-                _, run_dir, seg_name = parse_origin(cp.origin)
-            except (CanonError, NoteError, KeyError, TypeError, AttributeError) as exc:
-                out.failure = f"INVALID: record 0: {where}: {exc}"
-                return out
-            if seg.name.startswith("audit-") and (seg_name != seg.name or seg.parent.name != run_dir):
-                out.failure = f"INVALID: record 0: {where}: a checkpoint of {cp.origin}, not of this log"
-                return out
-            known = [(s, v) for s in note.signatures for v in keys if v.name == s.name and v.key_id == s.key_id]
-            if not known:
-                ignored += 1
-                continue
-            if cp.size > len(lines) or root_of(hashes[:cp.size]) != cp.root:
-                who = ", ".join(sorted({v.name for _, v in known}))
-                at = min(cp.size, len(lines))
-                out.failure = (f"INVALID: record {at}: {seg.name}: {who} cosigned {cp.size} records with a root this log does not have "
-                               f"(it was rewritten or cut after it was witnessed)")
-                return out
-            for s, v in known:
-                try:
-                    ts = verify_cosignature(note.text, s, v)
-                except NoteError as exc:
-                    out.failure = f"INVALID: record 0: {where}: {exc}"
-                    return out
-                if cp.size > best.get(v.name, (0, 0))[0]:
-                    best[v.name] = (cp.size, ts)
-        if ignored:
-            out.notes.append(f"{seg.name}: {ignored} cosignature(s) by keys not in the witness keys file ignored")
-        top = max((s for s, _ in best.values()), default=0)
+        one = _cosigned(seg, keys, out)
+        if one is None:
+            return out
+        seen.append(one)
+    by_name = {(x.path.parent, x.path.name): x for x in seen}
+    for x in seen:
+        seg, lines, best, top = x.path, x.lines, x.best, x.top
         if not best:
             out.notes.append(f"{seg.name}: not witnessed ({len(lines)} records)")
         else:
             who = ", ".join(f"{name} to record {size - 1} at {_when(ts)}" for name, (size, ts) in sorted(best.items()))
             out.notes.append(f"{seg.name}: witnessed {top} of {len(lines)} records: {who}")
-        if top < len(lines):
-            out.fully = False
-            if best:
-                out.notes.append(f"{seg.name}: unwitnessed: records {top}–{len(lines) - 1}")
+        if top >= len(lines):
+            continue
+        nxt = by_name.get((seg.parent, _next_segment(seg.name)))
+        if nxt is not None and nxt.top >= 1:
+            why = _continues(nxt.lines[0], seg, lines)
+            if why:
+                out.failure = f"INVALID: record 0: in {nxt.path.name}: its witnessed opening record {why}"
+                return out
+            out.notes.append(f"{seg.name}: records {top}–{len(lines) - 1} witnessed through {nxt.path.stem}'s opening record")
+            continue
+        out.fully = False
+        if best:
+            out.notes.append(f"{seg.name}: unwitnessed: records {top}–{len(lines) - 1}")
     return out
+
+
+def _next_segment(name: str) -> str:
+    stem = name.removesuffix(".jsonl")
+    if not (stem.startswith("audit-") and stem[6:].isdigit()):
+        return ""
+    return f"audit-{int(stem[6:]) + 1:03d}.jsonl"
+
+
+def _continues(open_line: bytes, seg: Path, lines: list[bytes]) -> str:
+    """'' if a log_open names `seg` as it stands (file, size, last line hash, last seq); else why not."""
+    try:
+        p = parse_line(open_line)["data"]["previous"]
+        named = (p["file"], p["size"], p["head"], p["seq"])
+    except (CanonError, KeyError, TypeError) as exc:
+        return f"names no previous segment ({exc})"
+    size = seg.stat().st_size
+    have = (seg.name, size, hashlib.sha256(lines[-1]).hexdigest() if lines else "", len(lines) - 1)
+    if named != have:
+        return (f"names {named[0]} of {named[1]} bytes, last line {named[2][:16]}…, seq {named[3]}; it has "
+                f"{have[1]} bytes, last line {have[2][:16]}…, seq {have[3]}")
+    return ""
+
+
+def _cosigned(seg: Path, keys: list[Verifier], out: Witnessing) -> _Seen | None:
+    """The segment's cosignatures by trusted keys, checked against its lines; None (and
+    `out.failure` set) when one contradicts the log."""
+    lines = _segment_lines(seg)
+    hashes = [leaf_hash(x) for x in lines]
+    best: dict[str, tuple[int, int]] = {}
+    cosig = Path(f"{seg}{COSIG_SUFFIX}")
+    entries: list[bytes] = []
+    if cosig.exists():
+        try:
+            entries = read_regular(cosig, MAX_COSIG, "a cosignature file may").split(b"\n")[:-1]
+        except OSError as exc:
+            out.failure = f"INVALID: record 0: {cosig.name}: {exc}"
+            return None
+    ignored = 0
+    roots: dict[int, bytes] = {}
+    for n, raw in enumerate(entries, 1):
+        where = f"{cosig.name}:{n}"
+        try:
+            note = parse_note(parse_line(raw)["note"].encode())
+            cp = parse_body(note.text)
+            _, run_dir, seg_name = parse_origin(cp.origin)
+        except (CanonError, NoteError, KeyError, TypeError, AttributeError) as exc:
+            out.failure = f"INVALID: record 0: {where}: {exc}"
+            return None
+        if seg.name.startswith("audit-") and (seg_name != seg.name or seg.parent.name != run_dir):
+            out.failure = f"INVALID: record 0: {where}: a checkpoint of {cp.origin}, not of this log"
+            return None
+        known = [(s, v) for s in note.signatures for v in keys if v.name == s.name and v.key_id == s.key_id]
+        if not known:
+            ignored += 1
+            continue
+        if cp.size <= len(lines) and cp.size not in roots:
+            roots[cp.size] = root_of(hashes[:cp.size])
+        if cp.size > len(lines) or roots[cp.size] != cp.root:
+            who = ", ".join(sorted({v.name for _, v in known}))
+            at = min(cp.size, len(lines))
+            out.failure = (f"INVALID: record {at}: {seg.name}: {who} cosigned {cp.size} records with a root this log does not have "
+                           f"(it was rewritten or cut after it was witnessed)")
+            return None
+        for s, v in known:
+            try:
+                ts = verify_cosignature(note.text, s, v)
+            except NoteError as exc:
+                out.failure = f"INVALID: record 0: {where}: {exc}"
+                return None
+            if cp.size > best.get(v.name, (0, 0))[0]:
+                best[v.name] = (cp.size, ts)
+    if ignored:
+        out.notes.append(f"{seg.name}: {ignored} cosignature(s) by keys not in the witness keys file ignored")
+    return _Seen(seg, lines, best)
 
 
 def _targets(path: Path, run_dir: str, seg: str) -> Path | None:
@@ -153,14 +218,20 @@ def _targets(path: Path, run_dir: str, seg: str) -> Path | None:
 
 def compare_copy(path: Path, copy: Path, keys: list[Verifier] | None = None) -> tuple[list[str], list[str]]:
     """(failures, notes): each log the witness copy holds that concerns `path`, against the console's."""
-    failures: list[str] = []
-    notes: list[str] = []
     try:
         held_all = list(held_origins(copy))
     except (Refused, OSError) as exc:
-        return [f"the witness copy {copy}: {exc}"], notes
+        return [f"the witness copy {copy}: {exc}"], []
     if not held_all:
-        return [f"the witness copy {copy} holds no logs"], notes
+        return [f"the witness copy {copy} holds no logs"], []
+    return compare_held(path, held_all, keys, f"the witness copy {copy}")
+
+
+def compare_held(path: Path, held_all: list[tuple[Held, list[bytes]]], keys: list[Verifier] | None, source: str) -> tuple[list[str], list[str]]:
+    """(failures, notes): each log a witness holds (`source` says where it came from: a copy
+    directory, or fetched from a host) that concerns `path`, against the console's."""
+    failures: list[str] = []
+    notes: list[str] = []
     compared = 0
     for held, lines in held_all:
         _, run_dir, seg = parse_origin(held.origin)
@@ -201,6 +272,6 @@ def compare_copy(path: Path, copy: Path, keys: list[Verifier] | None = None) -> 
             notes.append(f"{run_dir}/{seg}: the console holds the {held.size} records {name} holds"
                          + (f", and {len(mine) - held.size} later ones it was not sent" if len(mine) > held.size else ""))
     if not compared:
-        notes.append(f"the witness copy {copy} holds nothing of {path}")
+        notes.append(f"{source} holds nothing of {path}")
     return failures, notes
 

@@ -10,23 +10,36 @@ Request (bytes; the header is ASCII, one field a line, in this order):
     <the signed checkpoint note><the records, each ending in a newline>
 
 or `hamn-witness/1 holds <origin>\\n` (how many records of that log the witness holds, so a
-sender knows where to start). Answers: `ok <size>\\n` then the cosignature line
-(`— name base64`), `holds <n>\\n`, or `refused: <reason>\\n`. The whole request is bounded
-(`MAX_REQUEST`); anything else — huge, truncated, binary, a wrong count — is refused with one
-line and changes nothing."""
+sender knows where to start), or `hamn-witness/1 export <origin prefix>[ after <origin>]\\n`
+(what it holds of the logs whose origin starts with the prefix: the read side, for an auditor).
+Answers: `ok <size>\\n` then the cosignature line (`— name base64`), `holds <n>\\n`, an export
+(below), or `refused: <reason>\\n`. The whole request is bounded (`MAX_REQUEST`); anything else —
+huge, truncated, binary, a wrong count — is refused with one line and changes nothing.
+
+An export answer is framed so that a cut or padded one cannot pass:
+
+    export <logs> <bytes>
+    <logs × (`log <state bytes> <records bytes>\\n`, its state.json, its records)>
+    end | more <the last origin sent>
+
+at most `MAX_EXPORT` bytes; `more` asks the client to go on with `after <that origin>`."""
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
 from .note import MAX_NOTE, NoteError, Signature, parse_signature_line
-from .store import Refused, WitnessStore
+from .checkpoint import MAX_ORIGIN, parse_origin
+from .store import Held, Refused, WitnessStore, parse_held, split_records
 
 MAGIC = b"hamn-witness/1"
 MAX_REQUEST = 64 * 1024 * 1024
 MAX_HEADER = 4096
 MAX_RECORDS = 1_000_000
 _INT = rb"(0|[1-9][0-9]{0,11})"
+MAX_EXPORT = 64 * 1024 * 1024
+"""The most one export answer carries (a bigger holding is sent in several answers)."""
+PREFIX = re.compile(r"\Ahamn/[^\s+]*\Z")
 
 
 @dataclass
@@ -44,6 +57,34 @@ def encode_add(signed_checkpoint: bytes, first: int, lines: list[bytes]) -> byte
 
 def encode_holds(origin: str) -> bytes:
     return MAGIC + b" holds " + origin.encode() + b"\n"
+
+
+def encode_export(prefix: str, after: str = "") -> bytes:
+    return MAGIC + b" export " + prefix.encode() + (b" after " + after.encode() if after else b"") + b"\n"
+
+
+def _check_prefix(prefix: str) -> str:
+    if len(prefix) > MAX_ORIGIN or not PREFIX.match(prefix):
+        raise Refused(f"wrong origin prefix: {prefix[:80]!r} is not hamn/…")
+    return prefix
+
+
+def _export(store: WitnessStore, line: bytes) -> bytes:
+    """Answer `export <prefix>[ after <origin>]` (the request line without the magic)."""
+    m = re.fullmatch(rb"export (\S+)(?: after (\S+))?", line)
+    if not m:
+        raise Refused("malformed request: want 'hamn-witness/1 export <origin prefix>[ after <origin>]'")
+    try:
+        prefix = _check_prefix(m[1].decode("ascii"))
+        after = m[2].decode("ascii") if m[2] else ""
+        if after:
+            parse_origin(after)
+    except (UnicodeDecodeError, NoteError) as exc:
+        raise Refused(f"wrong origin: {exc}") from None
+    logs, more = store.export(prefix, after, MAX_EXPORT - MAX_HEADER)
+    body = b"".join(b"log %d %d\n" % (len(state), len(records)) + state + records for state, records in logs)
+    tail = b"more " + parse_held(logs[-1][0], "sent").origin.encode() + b"\n" if more else b"end\n"
+    return b"export %d %d\n" % (len(logs), len(body)) + body + tail
 
 
 def _header(data: bytes) -> tuple[list[bytes], bytes]:
@@ -88,6 +129,10 @@ def handle(store: WitnessStore, data: bytes) -> tuple[bytes, bool]:
                 return b"holds %d\n" % store.holds(origin.decode("ascii")), True
             except (UnicodeDecodeError, NoteError) as exc:
                 raise Refused(f"wrong origin: {exc}") from None
+        if first_line.startswith(MAGIC + b" export "):
+            if data != first_line + b"\n":
+                raise Refused("malformed request: an export request is one line")
+            return _export(store, first_line[len(MAGIC) + 1:]), True
         req = parse_add(data)
         sig = store.add(req.note, req.first, req.lines)
         return b"ok %d\n" % (req.first + len(req.lines)) + sig.line.encode(), True
@@ -126,3 +171,60 @@ def parse_answer(data: bytes) -> Answer:
         except NoteError as exc:
             return Answer(False, f"the witness's cosignature is malformed: {exc}")
     return Answer(False, f"unexpected answer from the witness: {text[:80]!r}")
+
+
+class ExportError(ValueError):
+    """An export answer that cannot be trusted as one (cut, padded, garbage, too big); one line."""
+
+
+@dataclass
+class Export:
+    logs: list[tuple[Held, list[bytes]]]
+    more: str
+    """The last origin sent when the witness holds more ("": all sent)."""
+
+
+def parse_export(data: bytes, prefix: str, after: str = "") -> Export:
+    """An export answer, checked frame by frame; anything else raises `ExportError`."""
+    if data.startswith(b"refused: "):
+        raise ExportError("refused: " + _one_line(data[9:].partition(b"\n")[0].decode("utf-8", "replace")).decode())
+    if len(data) > MAX_EXPORT:
+        raise ExportError(f"the answer is larger than {MAX_EXPORT} bytes")
+    m = re.match(rb"export " + _INT + rb" " + _INT + rb"\n", data)
+    if not m:
+        raise ExportError(f"not an export answer: {_one_line(repr(data[:60])).decode()}")
+    count, size = int(m[1]), int(m[2])
+    body, tail = data[m.end():m.end() + size], data[m.end() + size:]
+    if len(body) != size:
+        raise ExportError(f"truncated export answer: {len(body)} of {size} bytes")
+    t = re.fullmatch(rb"end\n|more (\S+)\n", tail)
+    if not t:
+        raise ExportError("truncated or padded export answer: it does not end with 'end' or 'more <origin>'")
+    logs: list[tuple[Held, list[bytes]]] = []
+    last = after
+    pos = 0
+    while pos < len(body):
+        h = re.match(rb"log " + _INT + rb" " + _INT + rb"\n", body[pos:pos + 64])
+        if not h:
+            raise ExportError(f"malformed export answer: log {len(logs)} has no 'log <bytes> <bytes>' line")
+        pos += h.end()
+        state, records = body[pos:pos + int(h[1])], body[pos + int(h[1]):pos + int(h[1]) + int(h[2])]
+        pos += int(h[1]) + int(h[2])
+        if pos > len(body):
+            raise ExportError(f"malformed export answer: log {len(logs)} runs past the answer's end")
+        try:
+            held = parse_held(state, f"of log {len(logs)} in the answer")
+            parse_origin(held.origin)
+            lines = split_records(records, held)
+        except (Refused, NoteError) as exc:
+            raise ExportError(f"malformed export answer: {exc}") from None
+        if not held.origin.startswith(prefix) or held.origin <= last:
+            raise ExportError(f"malformed export answer: {held.origin} is not after {last or 'the start'} under {prefix}")
+        last = held.origin
+        logs.append((held, lines))
+    if len(logs) != count:
+        raise ExportError(f"malformed export answer: {len(logs)} logs, the header says {count}")
+    more = t[1].decode("ascii", "replace") if t[1] else ""
+    if more and (not logs or more != last):
+        raise ExportError("malformed export answer: 'more' does not name the last log sent")
+    return Export(logs, more)

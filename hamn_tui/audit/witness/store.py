@@ -69,32 +69,53 @@ def origin_dir(root: Path, origin: str) -> Path:
     return root / "logs" / hashlib.sha256(origin.encode()).hexdigest()[:32]
 
 
+def parse_held(raw: bytes, where: str) -> Held:
+    """A state.json's bytes (read here, or received in an export answer); `where` names it in the error."""
+    try:
+        d = json.loads(raw)
+        held = Held(d["origin"], int(d["size"]), base64.b64decode(d["root"], validate=True), int(d["bytes"]), d["note"], d["cosignature"],
+                    int(d["time"]))
+        if not all(isinstance(x, str) for x in (held.origin, held.note, held.cosignature)) or held.size < 0 or held.nbytes < 0:
+            raise ValueError("a field has the wrong type")
+        return held
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise Refused(f"the witness state {where} is damaged ({exc})") from None
+
+
 def read_held(directory: Path) -> Held | None:
     """The state of one origin's directory, or None if it holds nothing yet."""
     try:
         raw = read_regular(directory / STATE, MAX_STATE, "a witness state may")
     except FileNotFoundError:
         return None
+    return parse_held(raw, str(directory / STATE))
+
+
+def _read_records(directory: Path, held: Held) -> bytes:
+    if held.size == 0:
+        return b""
+    fd = os.open(directory / RECORDS, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
-        d = json.loads(raw)
-        return Held(d["origin"], int(d["size"]), base64.b64decode(d["root"]), int(d["bytes"]), d["note"], d["cosignature"], int(d["time"]))
-    except (ValueError, KeyError, TypeError) as exc:
-        raise Refused(f"the witness state {directory / STATE} is damaged ({exc})") from None
+        return os.pread(fd, held.nbytes, 0)
+    finally:
+        os.close(fd)
+
+
+def split_records(data: bytes, held: Held) -> list[bytes]:
+    """The records (lines without newlines) of `data`, which must be exactly what `held` says."""
+    lines = data.split(b"\n")
+    if held.size == 0 and not data:
+        return []
+    if len(data) != held.nbytes or lines[-1] != b"" or len(lines) - 1 != held.size:
+        raise Refused(f"the witness's records for {held.origin} are damaged (want {held.size} records in {held.nbytes} bytes)")
+    return lines[:-1]
 
 
 def held_lines(directory: Path, held: Held | None) -> list[bytes]:
     """The records held (lines without newlines), up to what the state says."""
     if held is None or held.size == 0:
         return []
-    fd = os.open(directory / RECORDS, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    try:
-        data = os.pread(fd, held.nbytes, 0)
-    finally:
-        os.close(fd)
-    lines = data.split(b"\n")
-    if len(data) != held.nbytes or lines[-1] != b"" or len(lines) - 1 != held.size:
-        raise Refused(f"the witness's records for {held.origin} are damaged (want {held.size} records in {held.nbytes} bytes)")
-    return lines[:-1]
+    return split_records(_read_records(directory, held), held)
 
 
 def _session_key(first: dict[str, Any]) -> bytes:
@@ -157,6 +178,41 @@ class WitnessStore:
         parse_origin(origin)
         held = read_held(origin_dir(self.root, origin))
         return held.size if held else 0
+
+    def export(self, prefix: str, after: str, limit: int) -> tuple[list[tuple[bytes, bytes]], bool]:
+        """The read side: (state.json bytes, records bytes) of every origin starting with `prefix`
+        and sorting after `after`, in origin order, until `limit` bytes; and whether more remain.
+        Read under a shared lock, so no request is half applied. One log larger than `limit` is
+        refused (it cannot be answered whole)."""
+        logs = self.root / "logs"
+        if not logs.is_dir():
+            return [], False
+        lock = os.open(self.root / "lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_SH)
+            found: list[tuple[str, Path, Held]] = []
+            for d in logs.iterdir():
+                held = read_held(d)
+                if held is not None and held.origin.startswith(prefix) and held.origin > after:
+                    found.append((held.origin, d, held))
+            out: list[tuple[bytes, bytes]] = []
+            total = 0
+            for origin, d, held in sorted(found, key=lambda x: x[0]):
+                state = held.to_json()
+                records = _read_records(d, held)
+                split_records(records, held)
+                size = len(state) + len(records) + 64
+                if total + size > limit:
+                    if not out:
+                        raise Refused(f"{origin}: {held.nbytes} bytes of records, more than one export answer may carry ({limit})")
+                    return out, True
+                out.append((state, records))
+                total += size
+            return out, False
+        except (UnsafeFile, OSError) as exc:
+            raise Refused(f"cannot read the witness state: {exc}") from None
+        finally:
+            os.close(lock)
 
     def add(self, signed_checkpoint: bytes, first: int, lines: list[bytes], now: int | None = None) -> Signature:
         """Check a checkpoint and the records from index `first` to its size; store them and
