@@ -12,7 +12,6 @@ import json
 import os
 import re
 import shlex
-import shutil
 import signal
 import subprocess
 import textwrap
@@ -116,10 +115,8 @@ def test_kill_9_with_a_checkpoint_in_flight_then_resume_ends_fully_witnessed(tmp
     held = holds(origin_for("crash", run.name, first.name), t)
     assert held.ok and held.holds is not None and 0 < held.holds <= console, (held, console)  # nothing the console lacks
 
-    # The killed run still holds the cluster lock and a headless run cannot break it (the TUI asks
-    # BREAK LOCK): the operator removes the dead run's lock by hand, as the lock's message says.
-    for lock in (tmp_path / "locks").iterdir():
-        shutil.rmtree(lock)
+    # The killed run still holds the cluster lock: its own resume takes it back (recorded), no one breaks it by hand
+    assert list((tmp_path / "locks").iterdir())
     for _ in range(3):  # a kill mid-command leaves an unknown outcome: the run waits (4) for an answer
         r = hamn(*common, "--resume", env=env)
         if r.returncode != 4:
@@ -136,6 +133,8 @@ def test_kill_9_with_a_checkpoint_in_flight_then_resume_ends_fully_witnessed(tmp
     segments = sorted(run.glob("audit-*.jsonl"))
     assert [s.name for s in segments][:2] == ["audit-000.jsonl", "audit-001.jsonl"]
     records = [json.loads(x) for s in segments for x in s.read_bytes().splitlines()]
+    taken_back = [r["data"]["holder"] for r in records if r["type"] == "lock_event" and r["data"]["action"] == "broken"]
+    assert taken_back and "taken back on resume" in taken_back[0]["why"] and taken_back[0]["was"]["run_id"] in run.name
     finished = [r["data"]["step_id"] for r in records if r["type"] == "step_finished"]
     assert sorted(finished) == [f"s{i}" for i in range(1, STEPS + 1)], finished  # every step once, none lost
     ends = [r["data"]["outcome"] for r in records if r["type"] == "run_finished"]

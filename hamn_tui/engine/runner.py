@@ -210,6 +210,18 @@ class Runner:
             self.emit(LockEvent("taken", info))
             return True
         info = dataclasses.asdict(holder)
+        if self.resumed and holder.run_id == self.run_id:
+            # this run's own lock, left by the process that stopped (the session made sure that
+            # process no longer holds the run's log): taken over without asking
+            try:
+                other = await self.lock.break_and_acquire(self.lock_holder, skip_unreachable=True)
+            except LockError as exc:
+                raise _Aborted(f"the run lock could not be taken back: {exc}") from None
+            if other is not None:
+                raise _Aborted(f"someone else took the lock while it was being taken back: {dataclasses.asdict(other)}")
+            self.emit(LockEvent("broken", {"was": info, "why": "held by this run before it stopped: taken back on resume",
+                                           "broken": {n: dataclasses.asdict(h) for n, h in self.lock.broken.items()}}))
+            return True
         self.emit(LockEvent("held_by_other", info))
         q = Question("lock_held", "", "Another run holds this cluster", detail=", ".join(f"{k}: {v}" for k, v in info.items()),
                      expected_text="BREAK LOCK", explain="Only one operator at a time. Break the lock only if that run is dead (its console lost, its process gone).")
