@@ -13,6 +13,8 @@ mounts the node's own copies over the paths the runbooks touch:
   witness account, runbooks/witness-setup.toml).
 - /var/lib: an overlay too, so a directory a runbook makes there (the witness's
   /var/lib/hamn-witness) is the node's own, not the machine's and not shared by the nodes.
+- /root: mode 0711 (a tmpfs with the machine's entries bound back in, see ROOT_HOME), so other
+  users can reach the console's Python when it is installed there (the witness runs hamn).
 
 A service node (topology.SERVICE_NODES) has the /run tmpfs and the two overlays only: no
 PostgreSQL, so no postgres home, log or cron directory of its own.
@@ -42,6 +44,22 @@ MOUNTS = {"pghome": "/var/lib/postgresql", "log": "/var/log/postgresql", "cron.d
 """node dir entry -> the path it is mounted over inside a management node (after the overlays)."""
 OVERLAYS = {"etc": "/etc", "varlib": "/var/lib"}
 """node dir prefix -> the directory every node overlays: `<prefix>-upper` holds what the node wrote."""
+ROOT_HOME = """\
+cd /root
+mount -t tmpfs -o mode=0711 hamn-lab-roothome /root
+for e in .[!.]* ..?* *; do
+  if [ -L "$e" ]; then ln -s "$(readlink "$e")" "/root/$e"
+  elif [ -d "$e" ]; then mkdir "/root/$e" && mount --no-canonicalize --bind "$e" "/root/$e"
+  elif [ -f "$e" ]; then : > "/root/$e" && mount --no-canonicalize --bind "$e" "/root/$e"
+  fi
+done
+cd /"""
+"""/root in a node is traversable (0711): the nodes run the console's hamn (the witness's forced
+command, as hamn-witness), whose Python may live under root's home (pyenv), which is 0700 on
+the machine. A tmpfs on /root with each entry of the machine's /root bound back in (reached
+through the working directory, which still is the machine's /root): the entries are the
+machine's own files, as before; only /root itself has another mode. Not an overlay: the lab's
+directory is often under /root, and the node's bind mounts must reach the real files."""
 WITNESS_USER = "hamn-witness"
 """The witness account (runbooks/witness-setup.toml): sshd reads its key from its home, as on a real host."""
 
@@ -175,7 +193,7 @@ def boot_script(lab: Path, node: str) -> str:
     if node in MANAGEMENT_NODES:
         for entry, target in MOUNTS.items():
             lines.append(f"mount --bind {q(str(d / entry))} {q(target)}")
-    lines += [f"hostname {q(node)}", f"exec {SSHD} -D -e -f {q(str(d / 'sshd_config'))}"]
+    lines += [ROOT_HOME, f"hostname {q(node)}", f"exec {SSHD} -D -e -f {q(str(d / 'sshd_config'))}"]
     return "\n".join(lines)
 
 
