@@ -13,8 +13,11 @@ from pathlib import Path
 
 from hamn_tui.audit.witness.checkpoint import origin_for
 from hamn_tui.audit.witness.client import SshTarget, holds
+from hamn_tui.cluster.loader import load_cluster
+from hamn_tui.lab import cluster_toml
+from hamn_tui.lab.node import known_hosts_text
 from hamn_tui.lab.proc import in_node
-from hamn_tui.lab.topology import NODES
+from hamn_tui.lab.topology import NODES, SERVICE_IP
 
 from .lab_support import assert_audit_valid, hamn, lab  # noqa: F401
 
@@ -141,3 +144,20 @@ def test_a_client_key_with_options_of_its_own_is_refused_before_anything_changes
     for node in NODES:
         assert on_node(lab, node, "getent", "passwd", ACCOUNT).returncode == 2, node
     shutil.rmtree(audit)
+
+
+def test_the_lab_cluster_file_has_sn1_as_a_service_node_in_service_nodes(tmp_path):
+    """Without root: the file `hamn lab up` writes loads, sn1 is its service node and the only
+    member of service_nodes (what @service_nodes fans out to), and only mn1/mn2 answer for the
+    service IP in the lab's known_hosts."""
+    (tmp_path / "cluster.toml").write_text(cluster_toml.text(tmp_path))
+    cluster = load_cluster(tmp_path / "cluster.toml")
+    assert {n: (c.address, c.role) for n, c in cluster.nodes.items()} == {
+        "mn1": ("10.99.0.1", "primary"), "mn2": ("10.99.0.2", "standby"), "sn1": ("10.99.0.3", "service")}
+    assert cluster.groups == {"service_nodes": ["sn1"]}
+    for node in NODES:
+        (tmp_path / node).mkdir()
+        (tmp_path / node / "host_ed25519.pub").write_text(f"ssh-ed25519 KEY-{node} hamn-lab-{node}\n")
+    lines = known_hosts_text(tmp_path).splitlines()
+    assert "10.99.0.3 ssh-ed25519 KEY-sn1" in lines and f"{SERVICE_IP} ssh-ed25519 KEY-sn1" not in lines
+    assert f"{SERVICE_IP} ssh-ed25519 KEY-mn2" in lines
