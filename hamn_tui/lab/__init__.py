@@ -1,5 +1,5 @@
-"""A real two-node lab on this machine: management nodes mn1/mn2 as network namespaces with
-their own sshd, hostname, PostgreSQL 15 and a service IP (docs/lab.md).
+"""A real lab on this machine: management nodes mn1/mn2 as network namespaces with their own
+sshd, hostname, PostgreSQL 15 and a service IP, and service node sn1 with its own sshd (docs/lab.md).
 
 `hamn lab up|down|status` drives it; tests and `hamn train --lab` use `cluster_file()`.
 """

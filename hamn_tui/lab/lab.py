@@ -1,4 +1,4 @@
-"""The lab as a whole: `up` makes it (or finds it up), `down` removes exactly what `up` made,
+"""The lab as a whole (the two management nodes and a service node): `up` makes it (or finds it up), `down` removes exactly what `up` made,
 `status` says what runs; tests also reset PostgreSQL and fence a node through here."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from . import cluster_toml, netns, node, postgres, preflight
 from .errors import LabError, LabNotUp
 from .state import LabState, default_dir
-from .topology import NAMESPACES, NODES, SERVICE_IP
+from .topology import MANAGEMENT_NODES, NAMESPACES, NODES, SERVICE_IP
 from ..transport.reach import MEMO
 
 
@@ -62,7 +62,8 @@ class Lab:
         for name, address in NODES.items():
             out["nodes"][name] = {
                 "address": address, "sshd_pid": self.state.sshd_pids[name], "cable": "up" if netns.cable_up(name) else "pulled",
-                "postgres": postgres.role(self.pg(name)), "service_ip": netns.holds_service_ip(name),
+                "postgres": postgres.role(self.pg(name)) if name in MANAGEMENT_NODES else "none",
+                "service_ip": netns.holds_service_ip(name),
             }
         return out
 
@@ -89,7 +90,7 @@ class Lab:
             for name in NODES:
                 node.prepare_files(self.dir, name, client_pub, self.dir / "postgres_ed25519")
             (self.dir / "known_hosts").write_text(node.known_hosts_text(self.dir))
-            for name in NODES:
+            for name in MANAGEMENT_NODES:
                 node.write_pg_known_hosts(self.dir, name)
             netns.build(self.state, self._save)
             for name, address in NODES.items():
@@ -108,7 +109,7 @@ class Lab:
         """Stop every process in the lab's namespaces, remove its links, route and namespaces and
         its directory. Returns problems left (empty: clean)."""
         problems: list[str] = []
-        for name in NODES:
+        for name in MANAGEMENT_NODES:
             if self.state.sshd_pids.get(name) and node.anchored(self.state.sshd_pids[name], name):
                 try:
                     self.pg(name).stop("immediate")

@@ -9,7 +9,15 @@ mounts the node's own copies over the paths the runbooks touch:
 - /var/log/postgresql, /etc/cron.d (the dump/restore runbook's jobs)
 - /etc: an overlay over the machine's /etc whose upper layer holds a copy of /etc/shadow in
   which `postgres` is unlocked (sshd refuses locked accounts with UsePAM no), so the machine's
-  own account database is never changed, and writes to /etc stay in the node.
+  own account database is never changed, and writes to /etc stay in the node (useradd of the
+  witness account, runbooks/witness-setup.toml).
+- /var/lib: an overlay too, so a directory a runbook makes there (the witness's
+  /var/lib/hamn-witness) is the node's own, not the machine's and not shared by the nodes.
+- /root: mode 0711 (a tmpfs with the machine's entries bound back in, see ROOT_HOME), so other
+  users can reach the console's Python when it is installed there (the witness runs hamn).
+
+A service node (topology.SERVICE_NODES) has the /run tmpfs and the two overlays only: no
+PostgreSQL, so no postgres home, log or cron directory of its own.
 
 Everything started over SSH inherits those namespaces; the lab itself enters them with
 `nsenter -t SSHD_PID`. The sshd process is therefore the node's anchor.
@@ -27,13 +35,33 @@ from pathlib import Path
 
 from .errors import LabError
 from .proc import run
-from .topology import NODES, SERVICE_IP
+from .topology import MANAGEMENT_NODES, NODES, SERVICE_IP
 
 SSHD = "/usr/sbin/sshd"
 PG_USER = "postgres"
 
 MOUNTS = {"pghome": "/var/lib/postgresql", "log": "/var/log/postgresql", "cron.d": "/etc/cron.d"}
-"""node dir entry -> the path it is mounted over inside the node (after the /etc overlay)."""
+"""node dir entry -> the path it is mounted over inside a management node (after the overlays)."""
+OVERLAYS = {"etc": "/etc", "varlib": "/var/lib"}
+"""node dir prefix -> the directory every node overlays: `<prefix>-upper` holds what the node wrote."""
+ROOT_HOME = """\
+cd /root
+mount -t tmpfs -o mode=0711 hamn-lab-roothome /root
+for e in .[!.]* ..?* *; do
+  if [ -L "$e" ]; then ln -s "$(readlink "$e")" "/root/$e"
+  elif [ -d "$e" ]; then mkdir "/root/$e" && mount --no-canonicalize --bind "$e" "/root/$e"
+  elif [ -f "$e" ]; then : > "/root/$e" && mount --no-canonicalize --bind "$e" "/root/$e"
+  fi
+done
+cd /"""
+"""/root in a node is traversable (0711): the nodes run the console's hamn (the witness's forced
+command, as hamn-witness), whose Python may live under root's home (pyenv), which is 0700 on
+the machine. A tmpfs on /root with each entry of the machine's /root bound back in (reached
+through the working directory, which still is the machine's /root): the entries are the
+machine's own files, as before; only /root itself has another mode. Not an overlay: the lab's
+directory is often under /root, and the node's bind mounts must reach the real files."""
+WITNESS_USER = "hamn-witness"
+"""The witness account (runbooks/witness-setup.toml): sshd reads its key from its home, as on a real host."""
 
 
 def keygen(path: Path, comment: str) -> None:
@@ -47,11 +75,13 @@ def public_key(path: Path) -> str:
 
 
 def known_hosts_text(lab: Path) -> str:
-    """Both nodes' host keys, and both under the service IP (whichever node holds it answers)."""
+    """Every node's host key; both management nodes' under the service IP too (whichever holds it answers)."""
     lines = []
     for node, address in NODES.items():
         key = public_key(lab / node / "host_ed25519")
-        lines += [f"{address} {key}", f"{SERVICE_IP} {key}"]
+        lines.append(f"{address} {key}")
+        if node in MANAGEMENT_NODES:
+            lines.append(f"{SERVICE_IP} {key}")
     return "\n".join(sorted(lines, key=lambda l: l.split()[0] != SERVICE_IP)) + "\n"
 
 
@@ -67,12 +97,24 @@ def _unlocked_shadow(pg_user: str) -> str:
 
 
 def prepare_files(lab: Path, node: str, client_pub: str, pg_key: Path) -> None:
-    """The node's directories, host key, sshd config, and the postgres user's SSH setup."""
+    """The node's directories, host key, sshd config, and (on a management node) the postgres user's SSH setup."""
     import pwd
 
-    pg = pwd.getpwnam(PG_USER)
     d = lab / node
-    for sub in ("pghome", "log", "cron.d", "authkeys"):
+    for prefix in OVERLAYS:
+        for sub in (f"{prefix}-upper", f"{prefix}-work"):
+            (d / sub).mkdir(parents=True, exist_ok=True)
+    (d / "authkeys").mkdir(exist_ok=True)
+    keygen(d / "host_ed25519", f"hamn-lab-{node}")
+    (d / "authkeys" / "root").write_text(client_pub + "\n")
+    # the witness account's key is in its home, where witness-setup puts it (sshd's default)
+    witness = f"Match User {WITNESS_USER}\n    AuthorizedKeysFile .ssh/authorized_keys\n"
+    if node not in MANAGEMENT_NODES:
+        (d / "sshd_config").write_text(f"# Written by `hamn lab up` for service node {node} (docs/lab.md).\n" + sshd_config(
+            port=22, listen="0.0.0.0", host_key=d / "host_ed25519", pid_file="none", authorized_keys=d / "authkeys", extra=witness))
+        return
+    pg = pwd.getpwnam(PG_USER)
+    for sub in ("pghome", "log", "cron.d"):
         (d / sub).mkdir(parents=True, exist_ok=True)
     os.chown(d / "pghome", pg.pw_uid, pg.pw_gid)
     os.chmod(d / "pghome", 0o755)
@@ -82,13 +124,9 @@ def prepare_files(lab: Path, node: str, client_pub: str, pg_key: Path) -> None:
     # the file: the machine's tools (usermod, passwd) replace /etc/shadow by a rename, and the
     # kernel then detaches every mount on the old file in other namespaces, so the node would see
     # the machine's shadow again, postgres locked, in the middle of a run.
-    for sub in ("etc-upper", "etc-work"):
-        (d / sub).mkdir(exist_ok=True)
     shadow = d / "etc-upper" / "shadow"
     shadow.write_text(_unlocked_shadow(PG_USER))
     os.chmod(shadow, 0o640)
-    keygen(d / "host_ed25519", f"hamn-lab-{node}")
-    (d / "authkeys" / "root").write_text(client_pub + "\n")
     ssh_dir = d / "pghome" / ".ssh"
     ssh_dir.mkdir(exist_ok=True)
     shutil.copyfile(pg_key, ssh_dir / "id_ed25519")
@@ -101,7 +139,7 @@ def prepare_files(lab: Path, node: str, client_pub: str, pg_key: Path) -> None:
         port=22, listen="0.0.0.0", host_key=d / "host_ed25519", pid_file="none", authorized_keys=d / "authkeys",
         # postgres logs in with its own key (dump/restore copies with scp); sshd reads the file as
         # that user, so it lives in the node's private home, not under the lab's directory.
-        extra=f"Match User {PG_USER}\n    AuthorizedKeysFile .ssh/authorized_keys\n"))
+        extra=f"Match User {PG_USER}\n    AuthorizedKeysFile .ssh/authorized_keys\n" + witness))
 
 
 def sshd_config(*, port: int, listen: str, host_key: Path, pid_file: str | Path, authorized_keys: Path, extra: str = "") -> str:
@@ -149,10 +187,13 @@ def boot_script(lab: Path, node: str) -> str:
         "chmod 1777 /run/lock",
         f"chown {PG_USER}:{PG_USER} /run/postgresql && chmod 2775 /run/postgresql",
     ]
-    lines.append(f"mount -t overlay hamn-lab-etc -o lowerdir=/etc,upperdir={q(str(d / 'etc-upper'))},workdir={q(str(d / 'etc-work'))} /etc")
-    for entry, target in MOUNTS.items():
-        lines.append(f"mount --bind {q(str(d / entry))} {q(target)}")
-    lines += [f"hostname {q(node)}", f"exec {SSHD} -D -e -f {q(str(d / 'sshd_config'))}"]
+    for prefix, target in OVERLAYS.items():
+        upper, work = q(str(d / f"{prefix}-upper")), q(str(d / f"{prefix}-work"))
+        lines.append(f"mount -t overlay hamn-lab-{prefix} -o lowerdir={target},upperdir={upper},workdir={work} {target}")
+    if node in MANAGEMENT_NODES:
+        for entry, target in MOUNTS.items():
+            lines.append(f"mount --bind {q(str(d / entry))} {q(target)}")
+    lines += [ROOT_HOME, f"hostname {q(node)}", f"exec {SSHD} -D -e -f {q(str(d / 'sshd_config'))}"]
     return "\n".join(lines)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .errors import LabError
 from .proc import in_node, run
-from .topology import NODES, SUBNET
+from .topology import MANAGEMENT_NODES, SUBNET
 
 BIN = "/usr/lib/postgresql/15/bin"
 DATA = "/var/lib/postgresql/15/main"
@@ -185,7 +185,7 @@ def reset(lab: Path, anchors: dict[str, int], mode: str) -> None:
     if mode not in MODES:
         raise LabError(f"unknown lab mode {mode!r}: one of {', '.join(MODES)}")
     template = make_template(lab, anchors["mn1"])
-    pgs = {n: NodePg(lab, n, anchors[n]) for n in NODES}
+    pgs = {n: NodePg(lab, n, anchors[n]) for n in MANAGEMENT_NODES}
     for pg in pgs.values():
         pg.stop("immediate")
         pg.wipe()
@@ -196,11 +196,11 @@ def reset(lab: Path, anchors: dict[str, int], mode: str) -> None:
     primary.psql(XCAT_TABLES, db=DATABASE)
     if mode == "pair":
         with open(primary.data / "pg_hba.conf", "a") as f:
-            f.write(REPLICATION_RULE.format(user=REPLICATION_USER, address=NODES["mn2"]))
+            f.write(REPLICATION_RULE.format(user=REPLICATION_USER, address=MANAGEMENT_NODES["mn2"]))
         primary.psql("SELECT pg_reload_conf()")
         primary.psql(f"CREATE ROLE {REPLICATION_USER} WITH REPLICATION LOGIN")
         primary.psql(f"SELECT pg_create_physical_replication_slot('{SLOT}')")
-        standby.cmd(f"{BIN}/pg_basebackup", "-h", NODES["mn1"], "-U", REPLICATION_USER, "-w", "-D", DATA, "-R", "-X", "stream",
+        standby.cmd(f"{BIN}/pg_basebackup", "-h", MANAGEMENT_NODES["mn1"], "-U", REPLICATION_USER, "-w", "-D", DATA, "-R", "-X", "stream",
                     "-S", SLOT, "-c", "fast", timeout=120)
         standby.start()
         wait_streaming(primary)
