@@ -598,6 +598,12 @@ class Runner:
             end = await self._approved(step, f"choose {step.id} = {option.id}: {self.ctx.prose(option.label)}", node, "")
             if end is not None:
                 return end
+        if option.rollback and not self.dry_run:
+            self._done(step, f"chose {answer.choice}: roll the run back", answer.choice)
+            failed = [sid for sid, ok in await self.rollback() if not ok]
+            if failed:
+                return StepEnd("stop", "failed", f"chose {option.id} at {step.id}; the rollback of {', '.join(failed)} failed")
+            return StepEnd("stop", "done", f"chose {option.id} at {step.id}: rolled back")
         return self._done(step, f"chose {answer.choice}", answer.choice)
 
     def _skip_dry(self, step: Step, why: str) -> StepEnd:

@@ -124,6 +124,9 @@ class Option(_Strict):
     explain: str = ""
     approval: Approval = "none"
     """Choosing this option needs a second operator's approval (a decision that can lose data)."""
+    rollback: bool = False
+    """Choosing this option undoes what the run did (its done steps, newest first, down to the
+    last irreversible one) and ends the run: "keep it, or undo it" at the end of a setup."""
 
 
 class When(_Strict):
