@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import socket
 import tempfile
+import time
 from pathlib import Path
 
 from hamn_tui.audit.witness.checkpoint import origin_for
 from hamn_tui.audit.witness.client import SshTarget
-from hamn_tui.audit.witness.sender import WitnessSender
+from hamn_tui.audit.witness.sender import WitnessSender, label
 from hamn_tui.audit.writer import AuditWriter
 
 from .test_audit_support import BOOK, Lab, hermetic, run_book  # noqa: F401
+from .test_witness_ssh import witness_host  # noqa: F401
 
 
 def test_a_hung_witness_does_not_hold_the_run_and_the_run_says_it_is_unwitnessed(tmp_path):
@@ -43,3 +45,30 @@ def test_without_witnesses_the_writer_keeps_no_leaves(tmp_path):
     writer = AuditWriter(seg, signer=Lab(Path(tempfile.mkdtemp(dir=tmp_path))).alice())
     assert run_book(BOOK, tmp_path, writer) == "done"
     assert writer.tree.size == 0 and not Path(f"{seg}.cosig").exists()
+
+
+def test_a_hung_witness_does_not_delay_a_live_one(tmp_path, witness_host):  # noqa: F811
+    """Each witness has its own thread: the live one cosigns while the hung one's ssh still waits
+    for a banner (before, witnesses were asked one after another, the live one after the hung
+    one's connect timeout — and a dangerous step waited that long)."""
+    lab, wdir, live, vkey = witness_host
+    hung = socket.socket()
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(8)
+    dead = SshTarget("127.0.0.1", port=hung.getsockname()[1], known_hosts=lab.known_hosts, connect_timeout_s=30)
+    seg = tmp_path / "runs" / "t-run-1" / "audit-000.jsonl"
+    sender = WitnessSender([dead, live], seg, origin_for("par", seg.parent.name, seg.name), timeout_s=60)
+    writer = AuditWriter(seg, signer=Lab(Path(tempfile.mkdtemp(dir=tmp_path))).alice(), witness=sender)
+    try:
+        assert run_book(BOOK, tmp_path, writer) == "done"
+        records = len(seg.read_bytes().splitlines())
+        who = label(live)
+        for _ in range(600):  # bounded: 60 s
+            if sender.cosigned_upto(who) == records:
+                break
+            time.sleep(0.1)
+        assert sender.cosigned_upto(who) == records
+        assert sender.cosigned_upto(label(dead)) == 0 and not sender.drain(0)  # the hung one is still being waited for
+    finally:
+        hung.close()
+    assert sender.drain(60)

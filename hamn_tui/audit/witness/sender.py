@@ -1,6 +1,7 @@
-"""During a run: each checkpoint the writer makes goes to every witness, in one background thread
-(ssh is a subprocess; the engine's event loop never waits on a witness). Store-and-forward: only
-the newest checkpoint waits to be sent; a witness that does not answer is asked again at the next
+"""During a run: each checkpoint the writer makes goes to every witness, each witness served by
+its own background thread (ssh is a subprocess; the engine's event loop never waits on a witness,
+and a dead witness's connect timeout never delays a live one). Store-and-forward: only the
+newest checkpoint waits to be sent; a witness that does not answer is asked again at the next
 one, from where `holds()` says it is, so nothing is lost and the run never stops for a witness.
 What happened to the witnesses (one unreachable, its backlog drained) is handed back as notes for
 the writer to record, on the event loop's thread."""
@@ -54,9 +55,13 @@ class WitnessSender:
         self.origin = origin
         self.timeout_s = timeout_s
         self._cond = threading.Condition()
-        self._pending: Offer | None = None
-        self._busy = False
-        self._thread: threading.Thread | None = None
+        self._gen = 0
+        """Checkpoints offered so far (a re-offer counts): each witness's thread sends the newest."""
+        self._done: dict[str, int] = {label(t): 0 for t in targets}
+        """Per witness: the offer it has handled up to."""
+        self._threads: list[threading.Thread] = []
+        self._read_lock = threading.Lock()
+        self._cosig_lock = threading.Lock()
         self._held: dict[str, int | None] = {label(t): None for t in targets}
         """Records each witness is known to hold; None: ask it (`holds`) before sending."""
         self._down: dict[str, str] = {}
@@ -75,18 +80,21 @@ class WitnessSender:
     def offer(self, signed: bytes, size: int) -> None:
         """Queue the newest checkpoint (an older one still waiting is superseded: it is a prefix)."""
         with self._cond:
-            self._pending = self._last = Offer(signed, size)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name="hamn-witness", daemon=True)
-                self._thread.start()
+            self._last = Offer(signed, size)
+            self._gen += 1
+            if not self._threads:
+                self._threads = [threading.Thread(target=self._loop, args=(t,), name=f"hamn-witness-{label(t)}", daemon=True)
+                                 for t in self.targets]
+                for thread in self._threads:
+                    thread.start()
             self._cond.notify_all()
 
     def reoffer(self) -> None:
-        """Send the newest checkpoint again (a run waiting on a witness makes no new ones, and a
-        witness that was down is otherwise asked again only at the next)."""
+        """Send the newest checkpoint again to the witnesses that are idle (a run waiting on a
+        witness makes no new ones, and a witness that was down is otherwise asked only at the next)."""
         with self._cond:
-            if self._pending is None and self._last is not None:
-                self._pending = self._last
+            if self._last is not None and all(done >= self._gen for done in self._done.values()):
+                self._gen += 1
                 self._cond.notify_all()
 
     def cosigned_upto(self, who: str) -> int:
@@ -107,38 +115,40 @@ class WitnessSender:
             return Witnessed(max(0, records - self.cosigned), time.monotonic() - self.cosigned_at, tuple(sorted(self._down)))
 
     def drain(self, timeout_s: float) -> bool:
-        """At the run's end: wait (bounded) until the last checkpoint offered has been sent."""
+        """At the run's end: wait (bounded) until every witness was sent the last checkpoint offered."""
         deadline = time.monotonic() + timeout_s
         with self._cond:
-            while self._pending is not None or self._busy:
+            while any(done < self._gen for done in self._done.values()):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
                 self._cond.wait(left)
         return True
 
-    # --- the thread -------------------------------------------------------------------------------
-    def _loop(self) -> None:
+    # --- one thread per witness ------------------------------------------------------------------
+    def _loop(self, t: SshTarget) -> None:
+        who = label(t)
         while True:
             with self._cond:
-                while self._pending is None:
+                while self._done[who] >= self._gen:
                     self._cond.wait()
-                offer, self._pending, self._busy = self._pending, None, True
+                gen, offer = self._gen, self._last
+            assert offer is not None
             try:
-                self._deliver(offer)
+                self._deliver(t, offer)
             finally:
                 with self._cond:
-                    self._busy = False
+                    self._done[who] = gen
                     self._cond.notify_all()
 
-    def _deliver(self, offer: Offer) -> None:
+    def _deliver(self, t: SshTarget, offer: Offer) -> None:
         try:
-            lines = self._lines_upto(offer.size)
+            with self._read_lock:
+                lines = self._lines_upto(offer.size)
         except OSError as exc:
-            self._note_all(f"cannot read {self.segment.name} to send it: {exc.strerror or exc}")
+            self._failed(label(t), f"cannot read {self.segment.name} to send it: {exc.strerror or exc}")
             return
-        for t in self.targets:
-            self._send_one(t, offer, lines)
+        self._send_one(t, offer, lines)
 
     def _lines_upto(self, size: int) -> list[bytes]:
         """The segment's first `size` lines (the writer fsynced them before offering the checkpoint)."""
@@ -185,7 +195,8 @@ class WitnessSender:
         if bad:
             return self._failed(who, bad)
         try:
-            append_cosignature(self.segment, offer.signed, answer.cosignature)
+            with self._cosig_lock:
+                append_cosignature(self.segment, offer.signed, answer.cosignature)
         except OSError as exc:
             return self._failed(who, f"its cosignature could not be kept: {exc.strerror or exc}")
         self._held[who] = offer.size
@@ -203,7 +214,3 @@ class WitnessSender:
             if who not in self._down:
                 self._down[who] = why
                 self._messages.append(f"witness {who} unreachable: {why}; the run goes on, its records are sent at the next checkpoint")
-
-    def _note_all(self, why: str) -> None:
-        for t in self.targets:
-            self._failed(label(t), why)
