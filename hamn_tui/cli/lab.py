@@ -1,4 +1,5 @@
-"""`hamn lab up | down | status`: the two-node lab on this machine (docs/lab.md)."""
+"""`hamn lab up | down | status`: the lab on this machine — mn1 and mn2 with PostgreSQL, and
+the service node sn1 (docs/lab.md)."""
 from __future__ import annotations
 
 import json
@@ -85,7 +86,7 @@ def status(directory: str | None, as_json: bool) -> None:
         click.echo(f"lab up: cluster file {st['cluster_file']}")
         for name, n in st["nodes"].items():
             vip = "  service IP" if n["service_ip"] else ""
-            click.echo(f"  {name}  {n['address']:<10}  sshd {n['sshd_pid']:<7}  cable {n['cable']:<6}  postgres {n['postgres']:<7}{vip}")
+            click.echo(f"  {name}  {n['address']:<10}  sshd {n['sshd_pid']:<7}  cable {n['cable']:<6}  postgres {(n['postgres'] if n['postgres'] not in (None, 'none') else '-'):<7}{vip}")
     elif st["partial"]:
         click.echo(f"lab partly made (state in {st['dir']}): run `hamn lab down`, then `hamn lab up`")
     else:
