@@ -247,3 +247,39 @@ def test_the_data_loss_decision_and_the_forced_takeover_each_wait_for_a_second_o
     stopped = run("remote-catchup-pending", "failover-unplanned", yes=True, confirms={"takeover-pwo": "XCATDB"},
                   attests=FENCED | {"no-force"}, choices={"accept-loss": "stop"})
     assert not any(isinstance(e, ApprovalRequested) for e in stopped.events)
+
+
+# --- witnesses-cut-off (issue 15: the trainee meets the witness wait) -------------------------------
+
+def test_a_takeover_with_no_witness_off_the_standby_waits_and_proceeding_marks_the_run_degraded():
+    """mn1 is down and the console reaches no service node: the PEER WINDOW ONLY takeover on mn2 (the
+    only witness left is mn2 itself) is not sent until the trainee types PROCEED UNWITNESSED."""
+    from hamn_tui.record.events import QuestionAsked, WitnessGate
+    from hamn_tui.record.fold import RunFold
+
+    answers = dict(yes=True, confirms={"takeover-pwo": "XCATDB"}, attests=FENCED)
+    waiting = run("witnesses-cut-off", "failover-unplanned", **answers)
+    assert waiting.outcome == "waiting" and _takeovers(waiting) == []
+    assert [(e.step_id, e.kind) for e in waiting.events if isinstance(e, QuestionAsked)][-1] == ("takeover-pwo", "unwitnessed")
+    assert not any(isinstance(e, WitnessGate) for e in waiting.events)
+
+    r = run("witnesses-cut-off", "failover-unplanned", unwitnessed={"takeover-pwo"}, **answers)
+    assert r.outcome == "done" and _takeovers(r) == [PWO]
+    [gate] = [e for e in r.events if isinstance(e, WitnessGate) and e.step_id == "takeover-pwo"]
+    assert gate.outcome == "unwitnessed"
+    fold = RunFold()
+    for e in r.events:
+        fold.apply(e)
+    assert len(fold.state.degraded) == 1 and fold.state.degraded[0].startswith("takeover-pwo ran unwitnessed")
+    later = [e for e in r.events if isinstance(e, WitnessGate) and e.step_id != "takeover-pwo" and r.events.index(e) > r.events.index(gate)]
+    assert later and all(e.outcome == "cosigned" for e in later)  # the switch is back: nothing else waits
+    by = {e.step_id: e.witness for e in later}
+    assert by["restart-xcatd-service-nodes"] == "hamn-witness@mn2 (simulated)"  # a step on the service nodes: not theirs
+
+
+def test_the_same_crash_with_the_service_nodes_reachable_is_cosigned_by_one_of_them():
+    r = run("primary-node-crash", "failover-unplanned", yes=True, confirms={"takeover-pwo": "XCATDB"}, attests=FENCED)
+    from hamn_tui.record.events import WitnessGate
+
+    [gate] = [e for e in r.events if isinstance(e, WitnessGate) and e.step_id == "takeover-pwo"]
+    assert gate.outcome == "cosigned" and gate.witness == "hamn-witness@sn1 (simulated)"

@@ -111,13 +111,11 @@ class TrainingDesk:
         return Decision("approved", "training: a simulated second operator approved (nothing was signed)", "simulated second operator")
 
 
-def desk_for(cluster: Cluster | None, training: Callable[[float], Any] | None, requester: Callable[[], Requester],
-             head: Callable[[], LogHead], run_dir: Path, files: dict[str, Path] | None = None) -> Any:
-    """The run's second operator: in training (`training`: the simulator's sleep) a simulated
-    one; else None when the cluster file names no approvers (a step that needs one then fails
-    with that reason, before anything runs)."""
-    if training is not None:
-        return TrainingDesk(training)
+def desk_for(cluster: Cluster | None, requester: Callable[[], Requester], head: Callable[[], LogHead], run_dir: Path,
+             files: dict[str, Path] | None = None) -> SpoolDesk | None:
+    """A real run's second operator (training has its own, `TrainingTarget.guards`): None when
+    the cluster file names no approvers (a step that needs one then fails with that reason,
+    before anything runs)."""
     if cluster is None or not cluster.approval.approvers:
         if files:
             raise SetupError("--approval needs the cluster file's [approval] approvers (the allowed_signers file of second operators)")

@@ -34,7 +34,7 @@ from ..settings import settings, os_user
 from ..transport.base import Transport
 from .errors import SetupError
 from .runs import RunContents, RunInProgress, StartLock, find_unfinished, new_run_id, run_dir, running_run, still_running
-from .targets import Target
+from .targets import Target, TrainingTarget
 from .approvals import desk_for
 from .witnessing import sender_for, witnesses_for
 
@@ -155,13 +155,17 @@ class RunSession:
         def head() -> LogHead:
             return LogHead(run_id, journal.path.name, journal.head)
 
-        desk = desk_for(cluster, target.runner_options()["sleep"] if target.training else None, lambda: requester_for(signer), head, journal.path.parent, req.approvals)
+        if isinstance(target, TrainingTarget):
+            guards = target.guards(lambda: journal.seq)
+        else:
+            guards = {"witnesses": witnesses_for(journal, cluster),
+                      "second_operator": desk_for(cluster, lambda: requester_for(signer), head, journal.path.parent, req.approvals)}
         runner = Runner(
             rb, ctx, transport, probes, operator, run_id=run_id, runbook_path=str(path), runbook_sha256=sha,
             operator_name=os_user(), dry_run=req.dry_run, training=target.training,
             subscribers=[journal, start_lock, *target.subscribers(), *subscribers],
             state=previous.state if previous else None, lock=lock, lock_holder=holder, transport_name=target.transport_name,
-            scenario=target.scenario_name, witnesses=witnesses_for(journal, cluster), second_operator=desk, **target.runner_options(),
+            scenario=target.scenario_name, **guards, **target.runner_options(),
         )
         return cls(runner, journal, rb, cluster, previous, transport, owned, secrets, start_lock)
 

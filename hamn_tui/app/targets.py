@@ -126,13 +126,19 @@ class TrainingTarget:
         bound = bind_roles(self.cluster, roles)
         return RunContext(resolve_params(runbook, dict(sets or {}), self.cluster, bound), self.cluster, bound)
 
+    def guards(self, records: Callable[[], int]) -> dict[str, Any]:
+        """What a dangerous step waits for in training: simulated witnesses and a simulated colleague."""
+        from .approvals import TrainingDesk
+        from .witnessing import TrainingWitnesses
+
+        return {"witnesses": TrainingWitnesses(self.sim, records), "second_operator": TrainingDesk(self.sim.sleep)}
+
     def runner(self, runbook: Runbook, ctx: RunContext, operator: Operator, *, run_id: str = "training",
                subscribers: Iterable[Subscriber] = ()) -> Runner:
-        from .approvals import TrainingDesk
-
+        seen: list[Any] = []
         return Runner(runbook, ctx, self.sim.transport, self.probes(None, ctx), operator, run_id=run_id, training=True,
-                      transport_name=self.transport_name, subscribers=[*self.subscribers(), *subscribers],
-                      second_operator=TrainingDesk(self.sim.sleep), **self.runner_options())
+                      transport_name=self.transport_name, subscribers=[*self.subscribers(), seen.append, *subscribers],
+                      **self.guards(lambda: len(seen)), **self.runner_options())
 
 
 Target = ClusterTarget | TrainingTarget

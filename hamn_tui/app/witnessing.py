@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
-from typing import Collection
+from typing import Any, Callable, Collection
 
 from ..audit.witness.check import WitnessKeysError, read_witness_keys
 from ..audit.witness.checkpoint import origin_for
@@ -95,3 +95,41 @@ class RunWitnesses:
 
 def witnesses_for(journal: AuditWriter, cluster: Cluster | None) -> RunWitnesses | None:
     return RunWitnesses(journal, journal.witness, cluster) if journal.witness is not None and cluster is not None else None
+
+
+class TrainingWitnesses:
+    """The training cluster's witnesses, simulated: its management and service nodes, each
+    cosigning at once while the console reaches it — so a trainee meets the wait (and the typed
+    PROCEED UNWITNESSED) exactly when the scenario has cut them off. Nothing is signed."""
+
+    grace_s = 1.0
+    unattended_s = 0.0
+    POLL_S = 0.25
+
+    def __init__(self, training: Any, records: Callable[[], int]):
+        self.training = training
+        self.records = records
+        """How many records the run's log has (what a cosignature would cover)."""
+        cluster = training.cluster
+        self.nodes = [name for name, node in cluster.nodes.items() if node.role in ("primary", "standby", "service")]
+
+    def _answering(self, exclude: Collection[str]) -> list[str]:
+        sim = self.training.sim
+        return [n for n in self.nodes if n not in exclude and n in sim.nodes and sim.console_reaches(sim.nodes[n])]
+
+    def begin(self) -> int:
+        return self.records()
+
+    async def cosigned(self, upto: int, exclude: Collection[str]) -> str:
+        while True:  # real time: the simulated clock must not race ahead while the trainee reads
+            answering = self._answering(exclude)
+            if answering:
+                return f"hamn-witness@{answering[0]} (simulated)"
+            await asyncio.sleep(self.POLL_S)
+
+    def status(self, upto: int, exclude: Collection[str]) -> str:
+        sim = self.training.sim
+        parts = [f"hamn-witness@{n}: " + ("the node this step acts on" if n in exclude else
+                                          "does not answer (node down)" if not sim.nodes[n].up else "the console cannot reach it")
+                 for n in self.nodes if n in sim.nodes]
+        return "; ".join(parts) + " (simulated witnesses)"

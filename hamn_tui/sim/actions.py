@@ -119,6 +119,17 @@ def takeover_fails_halfway(c: SimCluster, node: SimNode) -> None:
     arm_takeover_failure(c, node)
 
 
+def cut_console(c: SimCluster, node: SimNode) -> None:
+    """The console can no longer reach the node (its switch port, a firewall): the node itself runs on."""
+    c.console_cut.add(node.name)
+    c.note(f"the console no longer reaches {node.name}")
+
+
+def heal_console(c: SimCluster, node: SimNode) -> None:
+    c.console_cut.discard(node.name)
+    c.note(f"the console reaches {node.name} again")
+
+
 def advance(c: SimCluster, seconds: float) -> None:
     """Time passes (the operator reads, hesitates, types)."""
     c.note(f"{seconds:g} s pass")
@@ -132,4 +143,5 @@ ACTIONS: dict[str, Callable[..., Any]] = {
     "fail_service": fail_service,
     "advance": advance,
     "congest_hadr": congest_hadr, "decongest_hadr": decongest_hadr, "takeover_fails_halfway": takeover_fails_halfway,
+    "cut_console": cut_console, "heal_console": heal_console,
 }

@@ -25,12 +25,14 @@ from .site import MAX_SERVICE_NODES, service_node_names
 
 SCENARIO_DIR = Path(__file__).with_name("scenarios")
 ActionName = Literal["crash_node", "power_on", "kill_db2", "partition", "heal", "start_service", "stop_service", "fail_service",
-                     "hang_service", "advance", "run", "congest_hadr", "decongest_hadr", "takeover_fails_halfway"]
+                     "hang_service", "advance", "run", "congest_hadr", "decongest_hadr", "takeover_fails_halfway", "cut_console",
+                     "heal_console"]
 NEEDS = {
     "crash_node": ("node",), "power_on": ("node",), "kill_db2": ("node",), "partition": ("nodes",), "heal": ("nodes",),
     "start_service": ("node", "service"), "stop_service": ("node", "service"), "fail_service": ("node", "service"),
     "hang_service": ("node", "service", "seconds"), "advance": ("seconds",), "run": ("node", "command"),
     "congest_hadr": ("node",), "decongest_hadr": ("node",), "takeover_fails_halfway": ("node",),
+    "cut_console": ("node",), "heal_console": ("node",),
 }
 
 
