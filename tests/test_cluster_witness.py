@@ -59,3 +59,13 @@ def test_a_witness_is_the_node_at_its_address_and_port(tmp_path: Path):
 def _write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
+
+
+def test_without_a_service_nodes_group_it_is_the_nodes_of_role_service(tmp_path: Path):
+    """The runbooks fan out to @service_nodes: a cluster file that does not list the group means its
+    service nodes (and none, an empty group: the steps are skipped, saying so)."""
+    line = next(x for x in EXAMPLE.splitlines() if x.startswith("service_nodes = "))
+    c = load_cluster(_write(tmp_path / "c.toml", EXAMPLE.replace(line + "\n", "")))
+    assert c.groups["service_nodes"] == ["sn1", "sn2"]
+    listed = load_cluster(_write(tmp_path / "l.toml", EXAMPLE.replace(line, 'service_nodes = ["sn2"]')))
+    assert listed.groups["service_nodes"] == ["sn2"]  # as given

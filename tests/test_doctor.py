@@ -339,10 +339,10 @@ def test_a_runbook_that_does_not_validate_with_the_cluster_names_its_line(setup,
     extra.mkdir()
     (extra / "fan-out.toml").write_text(
         '[runbook]\nid = "fan-out"\ntitle = "t"\nversion = "1"\ndatabases = ["pg"]\nsummary = "s"\n\n'
-        '[[steps]]\nid = "each"\ntitle = "each service node"\nnode = "@service_nodes"\nrun = "true"\nmutating = false\n')
+        '[[steps]]\nid = "each"\ntitle = "each rack"\nnode = "@racks"\nrun = "true"\nmutating = false\n')
     monkeypatch.setenv("HAMN_RUNBOOKS", str(extra))
     check = only_problem(setup.json(), "cluster")
-    assert check["detail"].startswith(f"{extra}/fan-out.toml:11:") and 'unknown group "@service_nodes"' in check["detail"]
+    assert check["detail"].startswith(f"{extra}/fan-out.toml:11:") and 'unknown group "@racks"' in check["detail"]
     assert "hamn validate --cluster" in check["fix"]
 
 

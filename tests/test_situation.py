@@ -34,6 +34,7 @@ EXPECTED = {
     "congested": ("replication_degraded", "db2-hadr-verify", {"primary": "mn1", "standby": "mn2"}),
     "takeover-fails-halfway": ("healthy", "db2-hadr-verify", {"primary": "mn1", "standby": "mn2"}),
     "site-master-own-address": ("healthy", "db2-hadr-verify", {"primary": "mn1", "standby": "mn2"}),  # HADR is fine; the preflight finds it
+    "witnesses-cut-off": ("primary_node_down", "event-primary-node-crash", {"primary": "mn1", "standby": "mn2"}),
 }
 
 

@@ -99,7 +99,9 @@ run = "echo restarted"
 confirm = "none"
 irreversible = true
 """
-    cluster = load_cluster(pg_cluster(tmp_path))  # the lab's file: no service_nodes group
+    lab = pg_cluster(tmp_path)
+    lab.write_text(lab.read_text().replace('service_nodes = ["sn1"]', "service_nodes = []"))  # a site without service nodes
+    cluster = load_cluster(lab)
     rb = runbook_from_document(parse_toml_text(text, "t.toml"), None, "t")
     events: list = []
     ctx = RunContext(resolve_params(rb, {}, None), cluster=cluster)

@@ -70,6 +70,10 @@ def _witness_host_problem(c: Cluster, spec: str) -> str | None:
     return host_problem(host)
 
 
+SERVICE_NODES = "service_nodes"
+"""The group the runbooks fan out to for the service nodes (`node = "@service_nodes"`)."""
+
+
 def cluster_from_document(doc: TomlDocument) -> Cluster:
     problems = Problems(doc.path, doc.locate)
     try:
@@ -81,6 +85,10 @@ def cluster_from_document(doc: TomlDocument) -> Cluster:
     if problems:
         raise InputError(problems.sorted())
     _anchor_paths(cluster, Path(doc.path).parent)
+    if SERVICE_NODES not in cluster.groups:
+        # every hierarchical xCAT cluster has service nodes: a file that does not list the group
+        # means the nodes of role "service" (none: an empty group, whose steps are skipped, saying so)
+        cluster.groups[SERVICE_NODES] = [name for name, node in cluster.nodes.items() if node.role == "service"]
     return cluster
 
 
