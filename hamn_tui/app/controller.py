@@ -30,9 +30,9 @@ from .workspace import Workspace
 
 ANSWER_OF = {"skip": "skip", "retry": "retry", "rollback": "rollback", "decide_done": "done", "decide_fail": "fail"}
 """Front-end actions that answer a waiting question, and the answer each gives."""
-APPROVALS = ("confirm", "typed", "manual", "choice", "lock_held", "resume")
-"""Questions that approve something: `run` (re)opens their dialog."""
-FAILURES = ("failed", "gate_failed", "unknown", "lock_held")
+APPROVALS = ("confirm", "typed", "manual", "choice", "lock_held", "resume", "unwitnessed", "approval")
+"""Questions with a dialog: `run` (re)opens it."""
+FAILURES = ("failed", "gate_failed", "unknown", "lock_held", "approval_refused")
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,8 @@ class RunController:
         self.start_error = ""
         """The last attempt to start failed (shown; run tries again)."""
         self.audit_line = ""
+        self.requests: dict[str, ev.ApprovalRequested] = {}
+        """Each step's latest four-eyes request (its code and spool file, for the waiting dialog)."""
 
     # --- before the run ------------------------------------------------------------------------------
     def load(self, live_roles: dict[str, str] | None = None) -> None:
@@ -172,12 +174,32 @@ class RunController:
         return self.audit_line
 
     def apply(self, event: Event) -> str | None:
-        """Fold one engine event in; the id of the step it changed."""
+        """Fold one engine event in; the id of the step it changed. A withdrawn question stops
+        waiting here too: a late answer to it is then dropped (`waiting_on`)."""
+        if isinstance(event, ev.QuestionWithdrawn) and self.withdrawn(event):
+            self.question, self.future = None, None
+        elif isinstance(event, ev.ApprovalRequested):
+            self.requests[event.step_id] = event
         return self.model.apply(event)
 
+    def withdrawn(self, event: ev.QuestionWithdrawn) -> bool:
+        """Whether `event` withdraws the question held now."""
+        q = self.question
+        return q is not None and q.step_id == event.step_id and q.kind == event.kind
+
+    @property
+    def degraded(self) -> list[str]:
+        """Why the run is degraded (a dangerous step ran without a witness's cosignature); [] if it is not."""
+        return self.model.state.degraded
+
     # --- questions and answers ------------------------------------------------------------------------
-    def ask(self, question: Question, future: asyncio.Future[Answer]) -> None:
+    def ask(self, question: Question, future: asyncio.Future[Answer]) -> bool:
+        """Hold the question the engine waits on; False if it stopped waiting before the screen
+        saw it (the engine withdrew it: its future was cancelled)."""
+        if future.done():
+            return False
         self.question, self.future = question, future
+        return True
 
     def answer(self, answer: Answer) -> None:
         if self.future is not None and not self.future.done():

@@ -31,9 +31,9 @@ COMMANDS: tuple[Command, ...] = (
     Command("home.refresh", "ctrl+r", "refresh", "Refresh", "Read both nodes' status now.", ("home", "run")),
     Command("home.focus_next", "tab", "app.focus_next", "Next pane", "Move between the runbook list and recent runs.", ("home",), footer=False),
     # run
-    Command("run.run", "r", "run", "Run", "Start the run; at a confirmation, open it again (it shows the command, node, user and gates).", ("run",)),
-    Command("run.skip", "s", "skip", "Skip", "Skip the step the run is waiting on; a reason is required and recorded.", ("run",)),
-    Command("run.retry", "t", "retry", "Retry", "Try the failed step again (its gates are read again first).", ("run",)),
+    Command("run.run", "r", "run", "Run", "Start the run; at a confirmation, open it again (it shows the command, node, user and gates); while waiting for a witness or a second operator, show that dialog again (the code to compare).", ("run",)),
+    Command("run.skip", "s", "skip", "Skip", "Skip the step the run is waiting on (also while it waits for a witness or a second operator); a reason is required and recorded.", ("run",)),
+    Command("run.retry", "t", "retry", "Retry", "Try the failed step again (its gates are read again first); after a refused approval, make a new request.", ("run",)),
     Command("run.rollback", "b", "rollback", "Roll back", "Undo the done steps in reverse order, down to the last irreversible one.", ("run",)),
     Command("run.done", "d", "decide_done", "Mark done", "An unknown outcome: you checked and it happened (reason required).", ("run",)),
     Command("run.fail", "x", "decide_fail", "Mark failed", "Stop here as failed (an unknown outcome needs a reason).", ("run",)),

@@ -4,5 +4,7 @@ from .choice import ChoiceModal
 from .confirm import ConfirmModal, TypedConfirmModal
 from .reason import ReasonModal
 from .text import TextModal
+from .waiting import ABORT, SKIP, ApprovalWaitModal, UnwitnessedModal, approval_body
 
-__all__ = ["ChoiceModal", "ConfirmModal", "ReasonModal", "TextModal", "TypedConfirmModal"]
+__all__ = ["ABORT", "SKIP", "ApprovalWaitModal", "ChoiceModal", "ConfirmModal", "ReasonModal", "TextModal", "TypedConfirmModal",
+           "UnwitnessedModal", "approval_body"]

@@ -90,9 +90,14 @@ class ReviewScreen(PaneKeys, Screen[None]):
         st = view.started
         mode = "TRAINING · " if st.get("training") else "DRY RUN · " if st.get("dry_run") else ""
         outcome = (view.finished or {}).get("outcome", "never finished")
-        self.query_one("#facts", Static).update(
+        facts_line = Text()
+        if model.state.degraded:  # a dangerous step ran without a witness's cosignature
+            facts_line.append("DEGRADED", style="bold white on red")
+            facts_line.append(neutralise(f" ({'; '.join(model.state.degraded)})") + "\n")
+        facts_line.append(neutralise(
             f"{mode}{st.get('runbook_id', '?')} v{st.get('runbook_version', '?')} on {st.get('cluster') or 'this machine'} "
-            f"by {st.get('operator', '?')} — outcome {outcome} · i: who/what/when · l: timeline")
+            f"by {st.get('operator', '?')} — outcome {outcome} · i: who/what/when · l: timeline"))
+        self.query_one("#facts", Static).update(facts_line)
         steps = self.query_one(StepList)
         steps.load(model)
         steps.follow_running = False
@@ -106,7 +111,7 @@ class ReviewScreen(PaneKeys, Screen[None]):
     def _show_selected(self) -> None:
         sid = self.query_one(StepList).selected_id
         row = self.model.steps.get(sid or "")
-        self.query_one(StepDetail).show(row)
+        self.query_one(StepDetail).show(row, str(self.model.started.get("operator", "")))
         self.query_one(FanoutProgress).show(row)
         if sid is None or row is None:
             return

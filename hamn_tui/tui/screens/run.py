@@ -5,8 +5,10 @@ holds the run's state and decides what each key may do.
 The runner is an App worker (popping this screen can never cancel a failover); it reaches this
 screen only through `EngineEvent` / `QuestionPending` messages and hears back only `Answer`s.
 Questions that approve an action open a modal whose default is No; questions after a failure
-(failed, gate failed, outcome unknown) wait in the decision bar for a key — nothing is decided
-by a stray Enter.
+(failed, gate failed, outcome unknown, an approval that did not pass) wait in the decision bar
+for a key — nothing is decided by a stray Enter. A wait the engine can end by itself (for a
+witness's cosignature, for a second operator) has a dialog that closes at once when the engine
+withdraws the question.
 """
 from __future__ import annotations
 
@@ -26,7 +28,8 @@ from ...record.questions import Answer, Question
 from ...textsafe import neutralise as safe, reflow
 from ..bridge import EngineEvent, EventRelay, QuestionPending, RunEnded, TuiOperator
 from ..commands import bindings
-from ..modals import ChoiceModal, ConfirmModal, ReasonModal, TextModal, TypedConfirmModal
+from ..modals import (ABORT, SKIP, ApprovalWaitModal, ChoiceModal, ConfirmModal, ReasonModal, TextModal, TypedConfirmModal,
+                      UnwitnessedModal, approval_body)
 from ..output_feed import OutputFeed
 from ..widgets.fanout_progress import FanoutProgress
 from ..widgets.output_pane import OutputPane, PaneKeys
@@ -40,7 +43,12 @@ if TYPE_CHECKING:
 
 KEYS = {"retry": "t retry", "skip": "s skip", "rollback": "b roll back", "fail": "x stop as failed", "abort": "a abort",
         "done": "d it happened", "run": "r run", "attest": "r attest", "choose": "r choose", "continue": "r resume",
-        "break_lock": "r break the lock"}
+        "break_lock": "r break the lock", "proceed_unwitnessed": "r proceed unwitnessed"}
+WHAT = {"failed": "FAILED", "gate_failed": "GATE FAILED", "unknown": "OUTCOME UNKNOWN", "lock_held": "LOCK HELD",
+        "confirm": "CONFIRM", "typed": "TYPED CONFIRMATION", "manual": "DO THIS BY HAND", "choice": "CHOOSE",
+        "resume": "RESUME?", "unwitnessed": "NO WITNESS HAS COSIGNED", "approval": "WAITING FOR A SECOND OPERATOR",
+        "approval_refused": "APPROVAL REFUSED"}
+"""The decision bar's name for each kind of question."""
 
 
 def question_body(q: Question, roles: dict[str, str] | None = None) -> Text:
@@ -70,12 +78,13 @@ class RunScreen(PaneKeys, Screen[None]):
     DEFAULT_CSS = """
     RunScreen #run-header { height: 1; background: $primary-background; text-style: bold; padding: 0 1; }
     RunScreen #run-header.-training { background: $secondary-background; }
+    RunScreen #run-header.-degraded { background: $error; }
     RunScreen StatusPanel { height: auto; max-height: 4; border-bottom: solid $primary-darken-2; }
     RunScreen #run-body { height: 1fr; }
     RunScreen StepList { width: 32; max-width: 40%; border-right: solid $primary-darken-2; }
     RunScreen #run-right { width: 1fr; }
     RunScreen OutputPane { height: 1fr; }
-    RunScreen #decision { height: auto; max-height: 3; padding: 0 1; background: $panel; }
+    RunScreen #decision { height: auto; max-height: 4; padding: 0 1; background: $panel; }
     RunScreen #decision.-waiting { background: $warning-muted; text-style: bold; }
     RunScreen #decision.-failed { background: $error-muted; text-style: bold; }
     """
@@ -87,6 +96,8 @@ class RunScreen(PaneKeys, Screen[None]):
         self.sets, self.roles, self.dry_run = sets, roles, dry_run
         self._ctl: RunController | None = None
         self._detail_due = False
+        self._modals: list[tuple[Question, Screen[Any]]] = []
+        """Dialogs open for a question: closed when the engine withdraws it."""
 
     @property
     def hamn(self) -> HamnApp:
@@ -157,7 +168,11 @@ class RunScreen(PaneKeys, Screen[None]):
             mode += "DRY RUN · "
         witnessed = self.ctl.witnessing()
         witnessed = f" · {witnessed}" if witnessed else ""
-        self.query_one("#run-header", Static).update(Text(safe(f"{mode}{title} · {done} of {total} steps{self._roles_text()}{witnessed}")))
+        header = self.query_one("#run-header", Static)
+        degraded = self.ctl.degraded
+        header.set_class(bool(degraded), "-degraded")
+        mode = "DEGRADED · " + mode if degraded else mode
+        header.update(Text(safe(f"{mode}{title} · {done} of {total} steps{self._roles_text()}{witnessed}")))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Keys that cannot do anything now are shown dimmed in the footer (and do nothing)."""
@@ -181,11 +196,14 @@ class RunScreen(PaneKeys, Screen[None]):
             bar.update("Setting up the run: opening its audit log…")
         elif q is not None:
             bar.add_class("-failed" if q.kind in FAILURES else "-waiting")
-            what = {"failed": "FAILED", "gate_failed": "GATE FAILED", "unknown": "OUTCOME UNKNOWN", "lock_held": "LOCK HELD",
-                    "confirm": "CONFIRM", "typed": "TYPED CONFIRMATION", "manual": "DO THIS BY HAND", "choice": "CHOOSE",
-                    "resume": "RESUME?"}[q.kind]
+            what = WHAT.get(q.kind, q.kind.upper())
             detail = f": {q.detail}" if q.detail else ""
-            bar.update(Text.assemble((f"WAITING FOR YOU — {what} ", "bold"), safe(f"{q.title}{detail[:200]}") + "\n", _keys(q)))
+            keys = ("r shows the code · " if q.kind == "approval" else "") + _keys(q)
+            if q.kind == "approval_refused":  # the one line that says why, in full; the step is selected above
+                keys = keys.replace("t retry", "t new request")
+                what, detail = f"{what}:", q.detail
+            bar.update(Text.assemble((f"WAITING FOR YOU — {what} ", "bold"),
+                                     safe(f"{'' if q.kind == 'approval_refused' else q.title}{detail[:200]}") + "\n", keys))
         elif c.finished:
             outcome = c.model.outcome or "?"
             if outcome != "done":
@@ -218,7 +236,7 @@ class RunScreen(PaneKeys, Screen[None]):
 
     def _show_row(self, row: StepRow | None) -> None:
         self._detail_due = False
-        self.query_one(StepDetail).show(row)
+        self.query_one(StepDetail).show(row, str(self.ctl.model.started.get("operator", "")))
         self.query_one(FanoutProgress).show(row)
 
     def _detail_soon(self) -> None:
@@ -296,7 +314,12 @@ class RunScreen(PaneKeys, Screen[None]):
     @on(EngineEvent)
     def _event(self, message: EngineEvent) -> None:
         event = message.event
+        held = self.ctl.question
         sid = self.ctl.apply(event)
+        if isinstance(event, ev.QuestionWithdrawn) and held is not None and self.ctl.question is not held:
+            self._close_modals(held)
+            self.notify(safe(f"{event.reason or 'no longer needed'}: the question is withdrawn"), timeout=4, markup=False)
+            self._decision()
         steps = self.query_one(StepList)
         model = self.ctl.model
         if sid is not None and sid in model.steps:
@@ -305,7 +328,7 @@ class RunScreen(PaneKeys, Screen[None]):
                 steps.select_step(sid)
             if steps.selected_id == sid:
                 self._detail_soon()
-        if isinstance(event, (ev.StepStarted, ev.StepFinished, ev.StepSkipped, ev.RunFinished)):
+        if isinstance(event, (ev.StepStarted, ev.StepFinished, ev.StepSkipped, ev.RunFinished, ev.WitnessGate)):
             self._header()
             self._decision()
         if isinstance(event, ev.LockEvent) and event.action == "held_by_other":
@@ -315,7 +338,8 @@ class RunScreen(PaneKeys, Screen[None]):
 
     @on(QuestionPending)
     def _question(self, message: QuestionPending) -> None:
-        self.ctl.ask(message.question, message.future)
+        if not self.ctl.ask(message.question, message.future):
+            return  # withdrawn before it reached the screen
         if message.question.step_id in self.ctl.model.steps:
             self.query_one(StepList).select_step(message.question.step_id)
             self._show_selected()
@@ -347,27 +371,60 @@ class RunScreen(PaneKeys, Screen[None]):
         if answer is not None and self.ctl.waiting_on(q):
             self._answer(answer)
 
+    def _push(self, q: Question, modal: Screen[Any], callback: Any) -> None:
+        """Open a dialog that answers `q`; it closes by itself if the engine withdraws `q`."""
+        self._modals = [(mq, m) for mq, m in self._modals if m in self.app.screen_stack]
+        self._modals.append((q, modal))
+        self.app.push_screen(modal, callback)
+
+    def _close_modals(self, q: Question) -> None:
+        """The engine withdrew `q`: its dialogs (and a skip reason or abort confirmation for it) close at once."""
+        mine = [m for mq, m in self._modals if mq is q]
+        self._modals = [(mq, m) for mq, m in self._modals if mq is not q]
+        while self.app.screen in mine:
+            self.app.pop_screen()
+
+    def _waiting_choice(self, q: Question, result: str | None, typed: Answer | None = None) -> None:
+        """A waiting dialog's result: Skip and Abort go on to their reason / confirmation."""
+        if not self.ctl.waiting_on(q):
+            return
+        if result == SKIP:
+            self.action_skip()
+        elif result == ABORT:
+            self.action_abort()
+        elif typed is not None:
+            self._answer(typed)
+
     def _ask_modal(self, q: Question) -> None:
         body = question_body(q, self.ctl.session.ctx.roles if self.ctl.session is not None else None)
         if q.kind == "confirm":
-            self.app.push_screen(ConfirmModal(f"Run: {q.title}?", body, yes="Run", no="Not yet"),
-                                 lambda ok: self._answer_if(q, Answer("run") if ok else None))
+            self._push(q, ConfirmModal(f"Run: {q.title}?", body, yes="Run", no="Not yet"),
+                       lambda ok: self._answer_if(q, Answer("run") if ok else None))
         elif q.kind == "typed":
-            self.app.push_screen(TypedConfirmModal(f"DANGEROUS: {q.title}", body, q.expected_text),
-                                 lambda text: self._answer_if(q, Answer("run", text=text) if text is not None else None))
+            self._push(q, TypedConfirmModal(f"DANGEROUS: {q.title}", body, q.expected_text),
+                       lambda text: self._answer_if(q, Answer("run", text=text) if text is not None else None))
+        elif q.kind == "unwitnessed":
+            self._push(q, UnwitnessedModal(f"NO WITNESS YET: {q.title}", body, q.expected_text),
+                       lambda text: self._waiting_choice(q, text, Answer("proceed_unwitnessed", text=text)
+                                                         if text not in (None, SKIP, ABORT) else None))
+        elif q.kind == "approval":
+            req = self.ctl.requests.get(q.step_id)
+            body = approval_body(q.expected_text, q.title, req.where if req else "", req.request_id if req else "")
+            self._push(q, ApprovalWaitModal(f"Four eyes: {q.title}", body),
+                       lambda result: self._waiting_choice(q, result))
         elif q.kind == "manual":
             body.append(f"\nYou attest: {safe(q.expected_text)}\n", style="bold")
-            self.app.push_screen(ConfirmModal(f"By hand: {q.title}", body, yes="I attest", no="Not yet"),
-                                 lambda ok: self._answer_if(q, Answer("attest") if ok else None))
+            self._push(q, ConfirmModal(f"By hand: {q.title}", body, yes="I attest", no="Not yet"),
+                       lambda ok: self._answer_if(q, Answer("attest") if ok else None))
         elif q.kind == "choice":
-            self.app.push_screen(ChoiceModal(q.title, Text(safe(reflow(q.explain)), style="dim"), q.options),
-                                 lambda choice: self._answer_if(q, Answer("choose", choice=choice) if choice else None))
+            self._push(q, ChoiceModal(q.title, Text(safe(reflow(q.explain)), style="dim"), q.options),
+                       lambda choice: self._answer_if(q, Answer("choose", choice=choice) if choice else None))
         elif q.kind == "lock_held":
-            self.app.push_screen(TypedConfirmModal("Another run holds the cluster lock", body, q.expected_text, action="Break lock"),
-                                 lambda text: self._answer_if(q, Answer("break_lock", text=text) if text is not None else None))
+            self._push(q, TypedConfirmModal("Another run holds the cluster lock", body, q.expected_text, action="Break lock"),
+                       lambda text: self._answer_if(q, Answer("break_lock", text=text) if text is not None else None))
         elif q.kind == "resume":
-            self.app.push_screen(ConfirmModal("Resume the unfinished run?", body, yes="Resume", no="Not now"),
-                                 lambda ok: self._answer_if(q, Answer("continue") if ok else None))
+            self._push(q, ConfirmModal("Resume the unfinished run?", body, yes="Resume", no="Not now"),
+                       lambda ok: self._answer_if(q, Answer("continue") if ok else None))
 
     def _allowed(self, action: str) -> Question | None:
         q, why = self.ctl.refusal(action, _keys)
@@ -378,8 +435,8 @@ class RunScreen(PaneKeys, Screen[None]):
     def action_skip(self) -> None:
         q = self._allowed("skip")
         if q is not None:
-            self.app.push_screen(ReasonModal(f"Skip {q.title}: why?", "Skipping is recorded with your reason."),
-                                 lambda r: self._answer_if(q, Answer("skip", reason=r) if r else None))
+            self._push(q, ReasonModal(f"Skip {q.title}: why?", "Skipping is recorded with your reason."),
+                       lambda r: self._answer_if(q, Answer("skip", reason=r) if r else None))
 
     def action_retry(self) -> None:
         q = self._allowed("retry")
@@ -421,9 +478,9 @@ class RunScreen(PaneKeys, Screen[None]):
             return
         q = c.question
         if q is not None and "abort" in q.allowed:
-            self.app.push_screen(ConfirmModal("Abort the run?", "Nothing more of the runbook runs except its always section.\nThe audit log records who aborted.",
-                                              yes="Abort", no="Keep going", danger=True),
-                                 lambda ok: self._answer_if(q, Answer("abort") if ok else None))
+            self._push(q, ConfirmModal("Abort the run?", "Nothing more of the runbook runs except its always section.\nThe audit log records who aborted.",
+                                       yes="Abort", no="Keep going", danger=True),
+                       lambda ok: self._answer_if(q, Answer("abort") if ok else None))
         elif q is None:
             self.app.push_screen(ConfirmModal("Interrupt the running step?",
                                               "The running command is stopped (its process tree killed). Its outcome is then UNKNOWN:\n"
@@ -451,7 +508,7 @@ class RunScreen(PaneKeys, Screen[None]):
         row = self.ctl.model.steps.get(sid or "")
         if row is None:
             return
-        body = describe(row)
+        body = describe(row, str(self.ctl.model.started.get("operator", "")))
         if row.doc:
             body.append(f"\nDocumentation: {safe(row.doc)}\n", style="bold")
         self.app.push_screen(TextModal(row.title, body))

@@ -69,7 +69,7 @@ def _command_lines(t: Text, row: StepRow) -> None:
         t.append(f"  … and {len(shown) - MANY} more that did not end well\n", style="bold")
 
 
-def describe(row: StepRow) -> Text:
+def describe(row: StepRow, operator: str = "") -> Text:
     t = Text()
     t.append(safe(row.title), style="bold")
     t.append(f"  [{safe(row.status.replace('_', ' '))}]", style="bold")
@@ -85,6 +85,8 @@ def describe(row: StepRow) -> Text:
         node = f"{node} ({row.role})"
     where = f"on {node}" + (f" as {user}" if user else "") + f"  ({row.kind})"
     t.append(safe(where) + "\n", style="cyan")
+    for line, style in guard_lines(row, operator):  # who asked, who approved, the witness: first, for an auditor
+        t.append(f"{safe(line)[:300]}\n", style=style)
     if row.commands:
         _command_lines(t, row)
     elif row.planned:
@@ -97,11 +99,35 @@ def describe(row: StepRow) -> Text:
             t.append_text(check_lines(row.checks[phase]))
     if row.explain:
         t.append(safe(row.explain) + "\n", style="dim")
-    for a in row.answers[-3:]:
+    for a in [a for a in row.answers if not _is_approval(a)][-3:]:
         t.append(f"answer: {safe(a)}\n", style="yellow")
-    for n in row.notes[-3:]:
+    for n in [n for n in row.notes if not _is_witness(n)][-3:]:
         t.append(f"note: {safe(n)[:300]}\n", style="dim")
     return t
+
+
+def _is_approval(answer: str) -> bool:
+    return answer.startswith("approval ")
+
+
+def _is_witness(note: str) -> bool:
+    return note.startswith(("cosigned by ", "DEGRADED: "))
+
+
+def guard_lines(row: StepRow, operator: str = "") -> list[tuple[str, str]]:
+    """A step's four-eyes requests and verdicts and its witness gate, as the fold recorded them
+    (live and in review alike): both people — the run's operator asked, the approver signed."""
+    out: list[tuple[str, str]] = []
+    for a in row.answers:
+        if a.startswith("approval requested: "):
+            out.append((f"requested by {operator or 'the operator'} — {a.removeprefix('approval requested: ')}", "cyan"))
+        elif _is_approval(a):
+            verdict = a.removeprefix("approval ")
+            out.append((verdict, "bold green" if verdict.startswith("approved") else "bold red"))
+    for n in row.notes:
+        if _is_witness(n):
+            out.append((n, "bold red" if n.startswith("DEGRADED") else "green"))
+    return out
 
 
 class StepDetail(VerticalScroll):
@@ -113,5 +139,6 @@ class StepDetail(VerticalScroll):
     def compose(self):  # type: ignore[no-untyped-def]
         yield Static(id="step-detail-text")
 
-    def show(self, row: StepRow | None) -> None:
-        self.query_one("#step-detail-text", Static).update(describe(row) if row else Text("no step selected", style="dim"))
+    def show(self, row: StepRow | None, operator: str = "") -> None:
+        """`operator`: who ran the run (the requester of its four-eyes approvals)."""
+        self.query_one("#step-detail-text", Static).update(describe(row, operator) if row else Text("no step selected", style="dim"))
