@@ -110,8 +110,8 @@ def _log_dir(audit_dir: Path) -> Path:
 def test_training_by_force_waits_for_a_second_operator_whose_approval_withdraws_the_dialog(tmp_path, monkeypatch):
     """event-primary-alone on primary-alone: after the typed BY FORCE the screen waits for a
     second operator with a code and what they run; the simulated colleague approves, the dialog
-    closes by itself, the controller no longer holds the question and the start BY FORCE runs."""
-    _guards(monkeypatch, desk_delay_s=2.0)
+    closes by itself, the controller no longer holds the question and the start BY FORCE runs.
+    The training target's own guards: the colleague takes real seconds, so the trainee sees the wait."""
     audit = tmp_path / "runs"
 
     async def go() -> None:

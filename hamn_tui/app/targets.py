@@ -127,21 +127,30 @@ class TrainingTarget:
         return RunContext(resolve_params(runbook, dict(sets or {}), self.cluster, bound), self.cluster, bound)
 
     def guards(self, records: Callable[[], int]) -> dict[str, Any]:
-        """What a dangerous step waits for in training: simulated witnesses and a simulated colleague."""
+        """What a dangerous step waits for in a rehearsal: simulated witnesses, and a simulated
+        colleague who takes a few real seconds to approve (the trainee sees the wait and the code;
+        in the simulator's time it would be over before the dialog opened)."""
         from .approvals import TrainingDesk
         from .witnessing import TrainingWitnesses
 
-        return {"witnesses": TrainingWitnesses(self.sim, records), "second_operator": TrainingDesk(self.sim.sleep)}
+        return {"witnesses": TrainingWitnesses(self.sim, records), "second_operator": TrainingDesk(asyncio.sleep, TRAINING_APPROVAL_S)}
 
     def runner(self, runbook: Runbook, ctx: RunContext, operator: Operator, *, run_id: str = "training",
                subscribers: Iterable[Subscriber] = ()) -> Runner:
-        seen: list[Any] = []
+        from .approvals import TrainingDesk
+        from .witnessing import TrainingWitnesses
+
+        seen: list[Any] = []  # the simulator's own tests: the colleague answers in the simulator's time
         return Runner(runbook, ctx, self.sim.transport, self.probes(None, ctx), operator, run_id=run_id, training=True,
                       transport_name=self.transport_name, subscribers=[*self.subscribers(), seen.append, *subscribers],
-                      **self.guards(lambda: len(seen)), **self.runner_options())
+                      witnesses=TrainingWitnesses(self.sim, lambda: len(seen)), second_operator=TrainingDesk(self.sim.sleep),
+                      **self.runner_options())
 
 
 Target = ClusterTarget | TrainingTarget
+
+TRAINING_APPROVAL_S = 4.0
+"""How long the simulated second operator takes to approve, in real seconds."""
 
 
 def status_context(cluster: Cluster) -> RunContext:
