@@ -98,6 +98,23 @@ def test_witness_setup_makes_the_lab_nodes_witnesses_and_its_undo_takes_the_acce
     before = holds(origin, target, timeout_s=20)
     assert before.ok and before.holds == len(seg.read_bytes().splitlines()), before.text  # it holds the whole run
 
+    # root on the console rewrites one record of the run, then deletes the run: mn2's copy says so
+    runs = tmp_path / "witnessed"
+    ask = ("audit", "verify", str(runs), "--witness", "mn2", "--cluster", str(cluster), "--witness-keys", str(keys))
+    v = hamn(*ask, timeout=60)
+    assert v.returncode == 0 and v.stdout.strip().splitlines()[-1].startswith("VALID"), v.stdout + v.stderr
+    original = seg.read_bytes()
+    seg.write_bytes(original.replace(b"looked again", b"looked twice"))
+    v = hamn(*ask, timeout=60)
+    assert v.returncode == 1 and f"{seg.parent.name}/audit-000.jsonl: rewritten on the console: record" in v.stdout, v.stdout + v.stderr
+    seg.write_bytes(original)
+    kept = tmp_path / "kept"
+    shutil.copytree(seg.parent, kept)
+    shutil.rmtree(seg.parent)
+    v = hamn(*ask, timeout=60)
+    assert v.returncode == 1 and f"{seg.parent.name}/audit-000.jsonl: deleted on the console" in v.stdout, v.stdout + v.stderr
+    shutil.copytree(kept, seg.parent)
+
     u = setup_run(lab, audit, "--resume", "--choose", "keep=undo")
     assert u.returncode == 0, u.stdout + u.stderr  # the operator chose undo: the run ends done, rolled back
     assert "rollback failed" not in u.stdout and "rolled back" in u.stdout, u.stdout
