@@ -368,3 +368,24 @@ def test_the_controller_lets_go_of_a_withdrawn_question_and_of_one_withdrawn_bef
         assert not ctl.ask(Question("unwitnessed", "takeover", "Take over"), late) and ctl.question is None
 
     asyncio.run(go())
+
+
+def test_the_nodes_status_goes_on_being_read_while_waiting_for_a_second_operator(tmp_path, monkeypatch):
+    """The wait may last ten minutes: unlike a dialog where the operator decides, it does not
+    freeze the status (is the old primary back?)."""
+    _guards(monkeypatch, desk_delay_s=120.0)  # nobody answers in this test
+    audit = tmp_path / "runs"
+
+    async def go() -> None:
+        app = training_app(audit, "primary-alone", open_runbook="event-primary-alone", roles=MN2_PRIMARY)
+        async with app.run_test(size=(100, 32)) as pilot:
+            await wait_for(pilot, lambda: screen_name(app) == "RunScreen", what="the run screen")
+            await pilot.press("r")
+            modal = await _answer_until(pilot, app, ApprovalWaitModal, {"how": "force"})
+            await wait_for(pilot, lambda: app.snapshot_taken, what="a first reading")
+            first = app.snapshot_taken
+            await wait_for(pilot, lambda: app.snapshot_taken > first and app.screen is modal, timeout=3 * app.poll_s + 10,
+                           what="a new reading while the dialog is open")
+            await _abort(pilot, app)
+
+    run(go())

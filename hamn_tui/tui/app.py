@@ -103,8 +103,9 @@ class HamnApp(App[None]):
         self._poll_timer = None
         if not self.polling:
             return
-        if isinstance(self.screen, ModalScreen):
-            # the operator is deciding: keep the screen still and the links quiet
+        if isinstance(self.screen, ModalScreen) and not getattr(self.screen, "LIVE_STATUS", False):
+            # the operator is deciding: keep the screen still and the links quiet (not while
+            # merely waiting — for a second operator, for minutes — when the pair's state matters)
             self._poll_timer = self.set_timer(self.poll_s, self.poll_status)
             return
         self.reading = True
@@ -166,10 +167,12 @@ class HamnApp(App[None]):
         snapshot, reading_note = self.snapshot, ""
         if snapshot is None and self.partial and self.reading:
             snapshot, reading_note = self._partial_view()
-        for panel in self.screen.query(StatusPanel):
-            panel.show(snapshot, self.snapshot_taken, self.status_error, self.reading, note)
-        for bar in self.screen.query(SituationBar):
-            bar.show(self.situation, self.snapshot_taken, note or reading_note)
+        for screen in self.screen_stack:  # under a dialog that keeps the status live, the run screen's panels
+            for panel in screen.query(StatusPanel):
+                panel.show(snapshot, self.snapshot_taken, self.status_error, self.reading, note)
+        for screen in self.screen_stack:
+            for bar in screen.query(SituationBar):
+                bar.show(self.situation, self.snapshot_taken, note or reading_note)
         follow = getattr(self.screen, "situation_changed", None)
         if follow is not None:
             follow(self.situation)

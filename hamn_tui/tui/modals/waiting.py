@@ -104,6 +104,8 @@ class ApprovalWaitModal(ModalScreen["str | None"]):
 
     DEFAULT_CSS = "ApprovalWaitModal VerticalScroll { max-height: 16; }"
     BINDINGS = [Binding("escape", "hide", "Hide", id="modal.hide")]
+    LIVE_STATUS = True
+    """The wait may last minutes: the nodes' status goes on being read and shown beneath."""
 
     def __init__(self, title: str, body: Any) -> None:
         super().__init__(classes="hamn-modal")
