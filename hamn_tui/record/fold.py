@@ -120,6 +120,10 @@ class StepRow:
     """A group step's nodes as planned (the group's members), so nodes not reached yet count as waiting."""
     node_states: dict[str, str] = field(default_factory=dict)
     """A group step's latest attempt, per node: running, done, failed or unknown (`node_outcome`)."""
+    guards: list[tuple[str, str]] = field(default_factory=list)
+    """What the step waited for, in order, as (kind, text): `requested` (a four-eyes request: its
+    code and id), an approval's verdict (`approved`, `rejected`, `refused`, `expired`,
+    `withdrawn`: who, why), and the witness gate (`cosigned` by whom, or `unwitnessed`)."""
 
     @property
     def mark(self) -> str:
@@ -244,13 +248,13 @@ class RunFold:
                 row.status = "running"
             row.notes.append(f"{event.kind} question withdrawn: {event.reason}")
         elif isinstance(event, ev.WitnessGate):
-            row.notes.append(f"cosigned by {event.witness} (records 0–{event.records - 1}) before it ran" if event.outcome == "cosigned"
-                             else f"DEGRADED: ran without a witness's cosignature, typed by {event.os_user}")
+            row.guards.append((event.outcome, f"cosigned by {event.witness} (records 0–{event.records - 1}) before it ran"
+                               if event.outcome == "cosigned" else f"DEGRADED: ran without a witness's cosignature, typed by {event.os_user}"))
         elif isinstance(event, ev.ApprovalRequested):
-            row.answers.append(f"approval requested: code {event.code}, request {event.request_id}")
+            row.guards.append(("requested", f"code {event.code}, request {event.request_id}"))
         elif isinstance(event, ev.ApprovalDecided):
             who = f" by {event.approver} ({event.approver_key})" if event.approver else ""
-            row.answers.append(f"approval {event.verdict}{who}" + (f": {event.reason}" if event.reason else ""))
+            row.guards.append((event.verdict, f"{event.verdict}{who}" + (f": {event.reason}" if event.reason else "")))
         elif isinstance(event, ev.Captured):
             row.notes.append(f"captured {event.name} = {event.value}")
         return sid

@@ -99,35 +99,22 @@ def describe(row: StepRow, operator: str = "") -> Text:
             t.append_text(check_lines(row.checks[phase]))
     if row.explain:
         t.append(safe(row.explain) + "\n", style="dim")
-    for a in [a for a in row.answers if not _is_approval(a)][-3:]:
+    for a in row.answers[-3:]:
         t.append(f"answer: {safe(a)}\n", style="yellow")
-    for n in [n for n in row.notes if not _is_witness(n)][-3:]:
+    for n in row.notes[-3:]:
         t.append(f"note: {safe(n)[:300]}\n", style="dim")
     return t
 
 
-def _is_approval(answer: str) -> bool:
-    return answer.startswith("approval ")
-
-
-def _is_witness(note: str) -> bool:
-    return note.startswith(("cosigned by ", "DEGRADED: "))
+GUARD_STYLES = {"requested": "cyan", "approved": "bold green", "cosigned": "green", "unwitnessed": "bold white on red"}
+"""The rest (rejected, refused, expired, withdrawn) in bold red."""
 
 
 def guard_lines(row: StepRow, operator: str = "") -> list[tuple[str, str]]:
     """A step's four-eyes requests and verdicts and its witness gate, as the fold recorded them
     (live and in review alike): both people — the run's operator asked, the approver signed."""
-    out: list[tuple[str, str]] = []
-    for a in row.answers:
-        if a.startswith("approval requested: "):
-            out.append((f"requested by {operator or 'the operator'} — {a.removeprefix('approval requested: ')}", "cyan"))
-        elif _is_approval(a):
-            verdict = a.removeprefix("approval ")
-            out.append((verdict, "bold green" if verdict.startswith("approved") else "bold red"))
-    for n in row.notes:
-        if _is_witness(n):
-            out.append((n, "bold red" if n.startswith("DEGRADED") else "green"))
-    return out
+    return [(f"requested by {operator or 'the operator'} — {text}" if kind == "requested" else text, GUARD_STYLES.get(kind, "bold red"))
+            for kind, text in row.guards]
 
 
 class StepDetail(VerticalScroll):
