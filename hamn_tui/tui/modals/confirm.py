@@ -66,14 +66,25 @@ class TypedConfirmModal(ModalScreen["str | None"]):
             yield Label(clean(self.title_text), classes="title")
             with VerticalScroll():
                 yield Static(clean(self.body))
-            yield Static(Text.assemble("Type exactly ", (neutralise(self.expected), "bold reverse"), f" then Enter to {self.action_label.lower()}; Esc cancels."))
+            yield Static(self.hint())
             typed = Input(placeholder=neutralise(self.expected), id="typed")
             typed.cursor_blink = False  # no 2 Hz repaint over slow links (and stable snapshots)
             yield typed
             yield Label("", id="error", classes="error")
             with Horizontal(classes="buttons"):
-                yield Button("Cancel", id="cancel", variant="primary")
-                yield Button(self.action_label, id="go", variant="error", disabled=True)
+                yield from self.buttons()
+
+    def hint(self) -> Text:
+        return Text.assemble("Type exactly ", (neutralise(self.expected), "bold reverse"), f" then Enter to {self.action_label.lower()}; Esc cancels.")
+
+    def buttons(self) -> ComposeResult:
+        """Every button but `go` (the action, enabled once the text matches) dismisses with `other(id)`."""
+        yield Button("Cancel", id="cancel", variant="primary")
+        yield Button(self.action_label, id="go", variant="error", disabled=True)
+
+    def other(self, button_id: str) -> Any:
+        """What a button other than the action returns (Cancel: None)."""
+        return None
 
     def on_mount(self) -> None:
         for widget in self.query("#typed"):  # absent only if the app closes as the dialog opens
@@ -98,7 +109,7 @@ class TypedConfirmModal(ModalScreen["str | None"]):
         if event.button.id == "go":
             self._try(self.query_one("#typed", Input).value)
         else:
-            self.dismiss(None)
+            self.dismiss(self.other(event.button.id or ""))
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -11,70 +11,38 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Label, Static
 
 from ...textsafe import neutralise
 from ..widgets.safe_text import clean
+from .confirm import TypedConfirmModal
 
 SKIP, ABORT = "\x00skip", "\x00abort"
 """What the dialogs return for their Skip and Abort buttons (never typed text: NUL cannot be typed)."""
 
 
-class UnwitnessedModal(ModalScreen["str | None"]):
+class UnwitnessedModal(TypedConfirmModal):
     """Returns the typed text once it matches `expected`, SKIP or ABORT (the run screen then asks
     for the reason / confirmation), or None: keep waiting for a witness."""
 
     BINDINGS = [Binding("escape", "cancel", "Keep waiting", id="modal.cancel")]
 
     def __init__(self, title: str, body: Any, expected: str) -> None:
-        super().__init__(classes="hamn-modal -danger")
-        self.title_text, self.body, self.expected = title, body, expected
+        super().__init__(title, body, expected, action="Proceed unwitnessed")
 
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Label(clean(self.title_text), classes="title")
-            with VerticalScroll():
-                yield Static(clean(self.body))
-            yield Static(Text.assemble("Type exactly ", (neutralise(self.expected), "bold reverse"),
-                                       " then Enter to run it without a witness (the run is marked DEGRADED); "
-                                       "Esc keeps waiting: this dialog closes by itself when a witness cosigns."))
-            typed = Input(placeholder=neutralise(self.expected), id="typed")
-            typed.cursor_blink = False
-            yield typed
-            yield Label("", id="error", classes="error")
-            with Horizontal(classes="buttons"):
-                yield Button("Keep waiting", id="cancel", variant="primary")
-                yield Button("Skip…", id="skip")
-                yield Button("Abort…", id="abort")
-                yield Button("Proceed unwitnessed", id="go", variant="error", disabled=True)
+    def hint(self) -> Text:
+        return Text.assemble("Type exactly ", (neutralise(self.expected), "bold reverse"),
+                             " then Enter to run it without a witness (the run is marked DEGRADED); "
+                             "Esc keeps waiting: this dialog closes by itself when a witness cosigns.")
 
-    def on_mount(self) -> None:
-        for widget in self.query("#typed"):
-            widget.focus()
+    def buttons(self) -> ComposeResult:
+        yield Button("Keep waiting", id="cancel", variant="primary")
+        yield Button("Skip…", id="skip")
+        yield Button("Abort…", id="abort")
+        yield Button("Proceed unwitnessed", id="go", variant="error", disabled=True)
 
-    def on_input_changed(self, event: Input.Changed) -> None:
-        self.query_one("#go", Button).disabled = event.value != self.expected
-        self.query_one("#error", Label).update("")
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self._try(event.value)
-
-    def _try(self, value: str) -> None:
-        if value == self.expected:
-            self.dismiss(value)
-        else:
-            self.query_one("#error", Label).update(Text(f"does not match: type exactly {neutralise(self.expected)}"))
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "go":
-            self._try(self.query_one("#typed", Input).value)
-        else:
-            self.dismiss({"skip": SKIP, "abort": ABORT}.get(event.button.id or ""))
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
+    def other(self, button_id: str) -> Any:
+        return {"skip": SKIP, "abort": ABORT}.get(button_id)
 
 
 def approval_body(code: str, step_title: str, where: str, request_id: str = "") -> Text:
