@@ -32,16 +32,10 @@ from hamn_tui.transport.local import LocalTransport
 
 from .approval_support import keygen, pub_line
 from .test_audit_support import hermetic  # noqa: F401
+from .test_witness_run import HEAD
 from .test_witness_ssh import HAMN, witness_host  # noqa: F401
 
-BOOK = """
-[runbook]
-id = "four-eyes"
-title = "t"
-version = "1"
-databases = ["pg"]
-summary = "s"
-
+BOOK = HEAD.replace("{id}", "four-eyes") + """
 [[steps]]
 id = "look"
 title = "look around"

@@ -24,16 +24,10 @@ from hamn_tui.runbook.loader import load_runbook
 from hamn_tui.transport.local import LocalTransport
 
 from .test_audit_support import hermetic  # noqa: F401
+from .test_witness_run import HEAD
 from .test_witness_ssh import HAMN, witness_host  # noqa: F401
 
-BOOK = """
-[runbook]
-id = "{id}"
-title = "t"
-version = "1"
-databases = ["pg"]
-summary = "s"
-
+BOOK = HEAD + """
 [[steps]]
 id = "look"
 title = "look around"
