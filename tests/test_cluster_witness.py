@@ -35,8 +35,9 @@ def test_bad_witness_hosts_are_located(validate_text):
     assert any(m.startswith("witness.hosts[2]: 'hw@h:99999': the port") for m in msgs), msgs
 
 
-def test_a_witness_section_without_hosts_means_the_management_and_service_nodes(tmp_path: Path):
-    """Issue 15: by default the other management node and the service nodes witness (they outlive a dead primary)."""
+def test_a_witness_section_means_the_management_and_service_nodes_plus_its_hosts(tmp_path: Path):
+    """Issue 15: by default the other management node and the service nodes witness (they outlive a
+    dead primary), plus any hosts the cluster file names."""
     f = tmp_path / "c.toml"
     f.write_text(EXAMPLE.replace("[groups]", '[nodes.ws]\naddress = "ws.example"\nhostname = "ws"\nrole = "other"\n\n[groups]')
                  + '\n[witness]\nkeys = "wkeys"\n')
@@ -44,7 +45,10 @@ def test_a_witness_section_without_hosts_means_the_management_and_service_nodes(
     assert "ws" in c.nodes
     assert c.witness_hosts() == ["mn1", "mn2", "sn1", "sn2"]  # not the workstation ("other")
     assert load_cluster(_write(tmp_path / "none.toml", EXAMPLE)).witness_hosts() == []
-    assert load_cluster(_write(tmp_path / "empty.toml", EXAMPLE + '\n[witness]\nhosts = []\n')).witness_hosts() == []
+    more = load_cluster(_write(tmp_path / "more.toml", EXAMPLE + '\n[witness]\nhosts = ["mn2", "hw@vault.example"]\n'))
+    assert more.witness_hosts() == ["mn1", "mn2", "sn1", "sn2", "hw@vault.example"]  # plus the hosts named, each once
+    only = load_cluster(_write(tmp_path / "only.toml", EXAMPLE + '\n[witness]\nnodes = false\nhosts = ["hw@vault.example"]\n'))
+    assert only.witness_hosts() == ["hw@vault.example"]
 
 
 def test_a_witness_is_the_node_at_its_address_and_port(tmp_path: Path):

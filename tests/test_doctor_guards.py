@@ -68,7 +68,7 @@ def test_each_witness_is_asked_and_a_dead_or_wrong_one_is_named(tmp_path, witnes
     dead = s.getsockname()[1]
     s.close()
     text = lab.cluster_toml(tmp_path / "c.toml").read_text()
-    base = (f'\n[witness]\nidentity = "{target.identity}"\nknown_hosts = "{lab.known_hosts}"\ntimeout_s = 5\n')
+    base = (f'\n[witness]\nnodes = false\nidentity = "{target.identity}"\nknown_hosts = "{lab.known_hosts}"\ntimeout_s = 5\n')
     good = load_cluster(_write(tmp_path / "good.toml", text + base + f'hosts = ["root@127.0.0.1:{lab.port}"]\n'))
     before = sorted((p.name, p.stat().st_size) for p in wdir.rglob("*") if p.is_file() and p.name != "lock")
     r = asyncio.run(check_witnesses(good))

@@ -59,7 +59,7 @@ def setup_run(lab_, audit: Path, *args: str) -> subprocess.CompletedProcess[str]
 
 def witness_cluster(lab_, tmp: Path, identity: Path, keys: Path) -> Path:
     cluster = tmp / "cluster.toml"
-    cluster.write_text(lab_.cluster_path.read_text() + f'\n[witness]\nhosts = ["mn2", "sn1"]\nidentity = "{identity}"\n'
+    cluster.write_text(lab_.cluster_path.read_text() + f'\n[witness]\nnodes = false\nhosts = ["mn2", "sn1"]\nidentity = "{identity}"\n'
                                                        f'keys = "{keys}"\ntimeout_s = 20\n')
     return cluster
 

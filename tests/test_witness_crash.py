@@ -87,7 +87,7 @@ def test_kill_9_with_a_checkpoint_in_flight_then_resume_ends_fully_witnessed(tmp
     keys.write_text(vkey.vkey + "\n")
     cluster = lab.cluster_toml(tmp_path / "cluster.toml", name="crash")
     with open(cluster, "a") as fh:
-        fh.write(f'\n[witness]\nhosts = ["root@127.0.0.1:{lab.port}"]\nidentity = "{key}"\nknown_hosts = "{lab.known_hosts}"\n'
+        fh.write(f'\n[witness]\nnodes = false\nhosts = ["root@127.0.0.1:{lab.port}"]\nidentity = "{key}"\nknown_hosts = "{lab.known_hosts}"\n'
                  f'keys = "{keys}"\ntimeout_s = 20\n')
     book = tmp_path / "crash.toml"
     book.write_text(textwrap.dedent(BOOK).replace("TMP", str(tmp_path)))

@@ -86,7 +86,7 @@ def test_a_deleted_run_is_found_through_the_cluster_file(tmp_path, monkeypatch, 
     gone = witnessed_over_ssh(runs, monkeypatch, target, "fetch-del")
     cluster = lab.cluster_toml(tmp_path / "cluster.toml", name="fetch-del")
     with open(cluster, "a") as fh:
-        fh.write(f'\n[witness]\nhosts = ["mn2"]\nuser = "root"\nidentity = "{target.identity}"\nknown_hosts = "{lab.known_hosts}"\n')
+        fh.write(f'\n[witness]\nnodes = false\nhosts = ["mn2"]\nuser = "root"\nidentity = "{target.identity}"\nknown_hosts = "{lab.known_hosts}"\n')
     keys = tmp_path / "witness_keys"
     keys.write_text(vkey.vkey + "\n")
     # two --witness: a node name of the cluster file, and user@host:port (the cluster's identity and known_hosts)

@@ -51,7 +51,7 @@ def setup(tmp: Path, witness_host, rid: str, node: str, hosts: list[str]) -> tup
     keys.write_text(vkey.vkey + "\n")
     cluster = lab.cluster_toml(tmp / "cluster.toml")
     with open(cluster, "a") as fh:
-        fh.write(f"\n[witness]\nhosts = {json.dumps(hosts)}\nidentity = \"{target.identity}\"\nknown_hosts = \"{lab.known_hosts}\"\n"
+        fh.write(f"\n[witness]\nnodes = false\nhosts = {json.dumps(hosts)}\nidentity = \"{target.identity}\"\nknown_hosts = \"{lab.known_hosts}\"\n"
                  f'keys = "{keys}"\ntimeout_s = 3\n')
     book = tmp / f"{rid}.toml"
     book.write_text(textwrap.dedent(BOOK).format(id=rid, node=node).replace("TMP", str(tmp)))

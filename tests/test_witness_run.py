@@ -75,7 +75,7 @@ def setup(tmp: Path, witness_host, rid: str, body: str, vkey_line: str | None = 
     keys.write_text((vkey_line or vkey.vkey) + "\n")
     cluster = lab.cluster_toml(tmp / "cluster.toml")
     with open(cluster, "a") as fh:
-        fh.write(f'\n[witness]\nhosts = ["root@127.0.0.1:{lab.port}"]\nidentity = "{target.identity}"\nknown_hosts = "{lab.known_hosts}"\n'
+        fh.write(f'\n[witness]\nnodes = false\nhosts = ["root@127.0.0.1:{lab.port}"]\nidentity = "{target.identity}"\nknown_hosts = "{lab.known_hosts}"\n'
                  f'keys = "{keys}"\n')
     book = tmp / f"{rid}.toml"
     ak = lab.dir / "authkeys" / "root"

@@ -101,10 +101,11 @@ class Signing(_Strict):
 class Witness(_Strict):
     """Hosts that keep a copy of each run's log and cosign its checkpoints (docs/audit-log.md, Witnesses)."""
 
+    nodes: bool = True
+    """The management and service nodes of `[nodes]` are witnesses (reached as `user`): they
+    outlive a dead primary; a dangerous step counts only a witness that is not a node it acts on."""
     hosts: list[str] = []
-    """"user@host[:port]" or a node name (reached as `user` on the node's address and port).
-    Left out: the management nodes and the service nodes of `[nodes]` (they outlive a dead
-    primary); a dangerous step counts only a witness that is not a node it acts on."""
+    """More witnesses: "user@host[:port]", or a node name (reached as `user` on its address and port)."""
     user: str = "hamn-witness"
     """The account whose authorized_keys forces `hamn witness serve`, for hosts given as node names."""
     identity: str | None = None
@@ -143,13 +144,12 @@ class Cluster(_Strict):
     approval: Approval = Approval()
 
     def witness_hosts(self) -> list[str]:
-        """The `[witness] hosts` a run sends to: as given, or — a `[witness]` section without
-        `hosts` — every management and service node. No `[witness]` section: none."""
+        """Where a run sends its checkpoints: with a `[witness]` section, every management and
+        service node (unless `nodes = false`), plus its `hosts`; without one, nowhere."""
         if "witness" not in self.model_fields_set:
             return []
-        if "hosts" in self.witness.model_fields_set:
-            return list(self.witness.hosts)
-        return [name for name, node in self.nodes.items() if node.role in ("primary", "standby", "service")]
+        out = [name for name, node in self.nodes.items() if node.role in ("primary", "standby", "service")] if self.witness.nodes else []
+        return out + [h for h in self.witness.hosts if h not in out]
 
     def witness_nodes(self, spec: str) -> set[str]:
         """The nodes of the cluster a witness entry is on: by name, else every node at its address
