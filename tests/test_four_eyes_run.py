@@ -274,7 +274,7 @@ def test_gates_that_changed_since_the_request_refuse_the_approval(tmp_path):
     assert outcome == "aborted" and not (tmp_path / "forced").exists()
     [decided] = [e for e in events if isinstance(e, ApprovalDecided)]
     assert decided.verdict == "refused" and "the gates changed since the request" in decided.reason and decided.approver == "bob"
-    assert any(isinstance(e, QuestionWithdrawn) and e.kind == "approval" for e in events)  # the wait ended by itself
+    assert [e.reason for e in events if isinstance(e, QuestionWithdrawn) and e.kind == "approval"] == ["the second operator answered"]
     assert [q.kind for q in asked] == ["typed", "approval", "approval_refused"]
     assert asked[1].expected_text == desk.spool.load(decided.request_id).code  # the voice code on screen
 
@@ -297,4 +297,5 @@ def test_an_unanswered_request_expires_and_the_operator_may_ask_again(tmp_path):
     assert outcome == "aborted"
     [decided] = [e for e in events if isinstance(e, ApprovalDecided)]
     assert decided.verdict == "expired" and refused and refused[0].startswith("expired: no answer before the request expired")
+    assert [e.reason for e in events if isinstance(e, QuestionWithdrawn)] == ["the request expired"]  # said as it was
     assert len([e for e in events if isinstance(e, ApprovalRequested)]) == 1 and not (tmp_path / "forced").exists()

@@ -180,3 +180,130 @@ def test_operator_b_approves_from_their_own_terminal_and_a_refusal_and_a_rejecti
     decided = [(r["data"]["step_id"], r["data"]["verdict"], r["data"]["approver"]) for r in records if r["type"] == "approval_decided"]
     assert decided == [("first", "approved", "dave"), ("second", "refused", "alice"), ("second", "rejected", "dave")], decided
     assert os.stat(spool).st_mode & 0o7777 == 0o2770
+
+
+REFUSALS = """
+[runbook]
+id = "four-eyes-refusals"
+title = "One step, every way an approval is refused"
+version = "1"
+databases = ["pg"]
+summary = "s"
+
+[[steps]]
+id = "force"
+title = "The step that can lose data"
+run = "echo force >> TMP/ran"
+irreversible = true
+confirm = "typed"
+confirm_text = "FORCE"
+approval = "second-operator"
+[[steps.require]]
+node = "local"
+probe = "command"
+args = { run = "test -e TMP/gate" }
+field = "exit_status"
+equals = 0
+why = "the reading the second operator approves"
+"""
+
+
+def test_every_refusal_shows_on_a_in_one_line_and_the_step_runs_only_when_b_approves(
+        world: World, second_user: SecondUser, sshd, tmp_path: Path):  # noqa: F811
+    """Wrong namespace, an unknown key, a request edited in the spool, an earlier approval replayed,
+    gates that changed since the request, an expired request: each refused on A's screen in one
+    line, and A asks again (`t`); then B's own approval runs the step."""
+    from hamn_tui.audit.approval.answer import sign_answer
+    from hamn_tui.audit.approval.request import command_sha256
+    from hamn_tui.audit.canon import canonical, parse_line
+
+    spool = second_user.spool
+    cluster = sshd.cluster_toml(tmp_path / "cluster.toml")
+    with open(cluster, "a") as fh:
+        fh.write(f'\n[approval]\napprovers = "{world.approvers_file}"\nspool = "{spool}"\nttl_s = 30\n')
+    book = tmp_path / "four-eyes-refusals.toml"
+    book.write_text(textwrap.dedent(REFUSALS).replace("TMP", str(tmp_path)))
+    (tmp_path / "locks").mkdir()
+    (tmp_path / "gate").touch()
+    env = {"TERM": "xterm-256color", "XDG_STATE_HOME": str(tmp_path / "state"), "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    hamn_a = ["env", "-u", "SSH_AUTH_SOCK", "-u", "HAMN_CLUSTER", *(f"{k}={v}" for k, v in env.items()), sys.executable, "-m", "hamn_tui"]
+    store = Spool(spool, create=False)
+    t = Screens()
+    codes: list[str] = []
+
+    def waiting():  # type: ignore[no-untyped-def]
+        t.wait_for("a", "WAITING FOR A SECOND OPERATOR")
+        codes.append(t.code("a", not_=tuple(codes)))
+        return next(r for r in store.pending()[0] if r.code == codes[-1])
+
+    def put(req, statement: bytes, signature: str) -> None:  # type: ignore[no-untyped-def]
+        store.put_answer(req.id, "approval", statement, signature)
+
+    def refused(text: str, timeout: float = 30.0) -> None:
+        """The reason is one line; the decision bar wraps it at 80 columns, so the screen is read with its lines joined."""
+        want = f"APPROVAL REFUSED: {text}"
+        end = time.monotonic() + timeout
+        while want not in " ".join(x.strip() for x in t.screen("a").splitlines()) and time.monotonic() < end:
+            time.sleep(0.05)
+        assert want in " ".join(x.strip() for x in t.screen("a").splitlines()), t.screen("a")
+        assert not (tmp_path / "ran").exists()
+        t.run("send-keys", "-t", "a", "t")  # a new request
+
+    def b_approves(code: str) -> None:
+        t.run("kill-session", "-t", "b", check=False)
+        t.start("b", [*second_user.hamn, "approve", "--spool", str(spool), "--key", str(second_user.key), "--principal", "dave",
+                      "--code", code])
+        assert "EXIT=0" in t.wait_for("b", "EXIT="), t.screen("b")
+
+    try:
+        t.start("a", [*hamn_a, "run", str(book), "--cluster", str(cluster), "--audit-dir", str(tmp_path / "runs"), "--lock-dir",
+                      str(tmp_path / "locks"), "--key", str(world.alice)], ROOT)
+        t.wait_for("a", "Nothing has run")
+        t.run("send-keys", "-t", "a", "r")
+        t.wait_for("a", "Type exactly")
+        t.run("send-keys", "-t", "a", "FORCE", "Enter")
+
+        first = waiting()  # wrong namespace: B's key, signed for the audit log's namespace
+        statement = statement_bytes(first, "approve", "dave")
+        r = subprocess.run(["ssh-keygen", "-q", "-Y", "sign", "-n", "hamn-audit-v1", "-f", str(second_user.key)],
+                           input=signed_message(first.raw, statement), capture_output=True, check=True)
+        kept = sign_answer(first, "approve", "dave", key_file=second_user.key, env={})  # B's genuine answer to it, kept for later
+        put(first, statement, r.stdout.decode())
+        refused("refused: bad approval signature: signature namespace is 'hamn-audit-v1'")
+
+        req = waiting()  # a stranger's key: carol is no approver
+        carol = statement_bytes(req, "approve", "carol")
+        put(req, carol, ssh_keygen_sign(signed_message(req.raw, carol), world.carol, {}))
+        refused("refused: approver carol")
+
+        req = waiting()  # the request edited in the spool (another command), and B signs what they are shown
+        data = parse_line(req.raw)
+        data["command"] = {"text": "rm -rf /var/lib/db2", "sha256": command_sha256("rm -rf /var/lib/db2")}
+        store.request_path(req.id).write_bytes(canonical(data) + b"\n")
+        edited = store.load(req.id)
+        assert edited.code != codes[-1]  # B's screen would show another code than A's
+        b_approves(edited.code)
+        refused("refused: the answer was signed for another request, or the request file was changed")
+
+        req = waiting()  # B's earlier approval (of the first request) replayed for this one
+        put(req, kept.raw, kept.signature)
+        refused("refused: the answer was signed for another request")
+
+        req = waiting()  # the gate's reading changed after the request was made
+        (tmp_path / "gate").unlink()
+        b_approves(codes[-1])
+        refused("refused: the gates changed since the request")
+        (tmp_path / "gate").touch()
+
+        waiting()  # nobody answers within the request's 30 s
+        refused("expired: no answer before the request expired", timeout=60)
+
+        b_approves(waiting().code)  # at last B approves, as themselves: the step runs
+        t.wait_for("a", "Run done", timeout=60)
+        assert (tmp_path / "ran").read_text() == "force\n"
+    finally:
+        t.close()
+    records = [json.loads(x) for seg in sorted((tmp_path / "runs").glob("*/audit-*.jsonl")) for x in seg.read_bytes().splitlines()]
+    verdicts = [r["data"]["verdict"] for r in records if r["type"] == "approval_decided"]
+    assert verdicts == ["refused"] * 5 + ["expired", "approved"], verdicts
+    assert all("\n" not in r["data"]["reason"] for r in records if r["type"] == "approval_decided")

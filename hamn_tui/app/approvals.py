@@ -56,12 +56,15 @@ class SpoolDesk:
             return None
         return Pending(req.id, req.code, text, str(self.spool.request_path(req.id)))
 
-    async def answered(self, pending: Pending) -> None:
+    async def answered(self, pending: Pending) -> str:
         if pending.id and self._file(pending) is not None:
-            return
+            return "the answer file given with --approval is read"
         expires = parse_request(pending.text.encode("utf-8")).expires
-        while not self.spool.answered(pending.id) and datetime.now(timezone.utc) < expires:
+        while not self.spool.answered(pending.id):
+            if datetime.now(timezone.utc) >= expires:
+                return "the request expired"
             await asyncio.sleep(POLL_S)
+        return "the second operator answered"
 
     def _file(self, pending: Pending) -> Path | None:
         step = parse_request(pending.text.encode("utf-8")).data["step_id"]
@@ -104,8 +107,9 @@ class TrainingDesk:
     def reopen(self, step_id: str, text: str) -> Pending | None:
         return None
 
-    async def answered(self, pending: Pending) -> None:
+    async def answered(self, pending: Pending) -> str:
         await self.sleep(self.delay_s)
+        return "the simulated second operator answered"
 
     def check(self, pending: Pending, command: str, gates: list[dict[str, Any]]) -> Decision:
         return Decision("approved", "training: a simulated second operator approved (nothing was signed)", "simulated second operator")

@@ -62,8 +62,8 @@ class SecondOperator(Protocol):
     def reopen(self, step_id: str, text: str) -> Pending | None:
         """A request this run made before it stopped, if it can still be answered (not expired)."""
 
-    async def answered(self, pending: Pending) -> None:
-        """Return once an answer is there to check, or the request expired."""
+    async def answered(self, pending: Pending) -> str:
+        """Return once an answer is there to check, or the request expired: which (for the record)."""
 
     def check(self, pending: Pending, command: str, gates: list[dict[str, Any]]) -> Decision:
         """Every check before the command runs (docs/audit-log.md, "Four eyes"); an approval is spent."""

@@ -395,11 +395,12 @@ class Runner:
         raise NoAnswer(q, f"{MAX_REFUSED_ANSWERS} answers in a row were refused")
 
     async def _ask_while(self, q: Question, waiter: Awaitable[Any], grace_s: float = 0.0, unattended_s: float = 0.0,
-                         why: str = "") -> Any:
+                         why: str | None = None) -> Any:
         """Wait for `waiter` and, after `grace_s`, ask `q` meanwhile: the operator's answer (an
         Answer) or the waiter's result, whichever comes first. A question the waiter beat is
-        withdrawn (recorded). An operator who cannot answer (headless, NoAnswer) leaves the
-        waiter `unattended_s` more before the run stops to wait."""
+        withdrawn (recorded, with `why`, else the waiter's result: what ended the wait). An
+        operator who cannot answer (headless, NoAnswer) leaves the waiter `unattended_s` more
+        before the run stops to wait."""
         wait = asyncio.ensure_future(waiter)
         ask: asyncio.Future[Answer] | None = None
         try:
@@ -426,7 +427,7 @@ class Runner:
                 pass
             else:  # answered in the same instant: the answer stands
                 return ask.result()
-            self.emit(QuestionWithdrawn(q.step_id, q.kind, why))
+            self.emit(QuestionWithdrawn(q.step_id, q.kind, why if why is not None else str(wait.result())))
             return wait.result()
         finally:
             for task in (wait, ask):
@@ -480,7 +481,7 @@ class Runner:
                                detail=f"waiting for a second operator — code {pending.code} — request {pending.id}"
                                       + (f" in {pending.where}" if pending.where else ""))
             # a moment first: an answer already left (a resumed run, --approval FILE) is read without a dialog
-            got = await self._ask_while(q, desk.answered(pending), grace_s=APPROVAL_GRACE_S, why="the second operator answered")
+            got = await self._ask_while(q, desk.answered(pending), grace_s=APPROVAL_GRACE_S)
             if isinstance(got, Answer):
                 self.emit(ApprovalDecided(step.id, pending.id, "withdrawn", f"{got.action} by {got.os_user}: {got.reason}".rstrip(": ")))
                 if got.action == "skip":
