@@ -161,3 +161,43 @@ def test_the_requesters_agent_keys_are_recorded_and_refused(world: World, bobs_a
         sign_answer(request, "approve", "bob")
     with pytest.raises(NotYours, match="is the requester's"):
         sign_answer(request, "approve", "bob", key_file=world.bob)
+
+
+def test_a_request_file_carried_off_the_console_answered_into_a_file_and_its_bad_inputs(world: World, tmp_path: Path):
+    """`hamn approve --request FILE --out ANSWER`: the answer file the first operator gives `hamn run
+    --approval`; every bad input is one line (exit 2) and writes nothing."""
+    from hamn_tui.audit.approval.answer import parse_bundle
+    from hamn_tui.audit.approval.check import check_answer
+
+    request = world.request()
+    carried = tmp_path / "carried.request.json"
+    carried.write_bytes(request.raw + b"\n")
+    out = tmp_path / "answer"
+    r = hamn_approve(world, "--request", str(carried), "--out", str(out), "--key", str(world.bob), "--principal", "bob",
+                     "--code", request.code)
+    assert r.returncode == 0, r.stdout + r.stderr
+    statement, signature = parse_bundle(out.read_bytes(), str(out))
+    v = check_answer(request, statement, signature, approvers=world.approvers, nonces=world.nonces, command=COMMAND, gates=GATES,
+                     head=world.heads[3], run_dir=world.run_dir)
+    assert v.ok and v.approver == "bob", v
+
+    garbage = tmp_path / "garbage"
+    garbage.write_bytes(b"\x00\xff" * 1000)
+    edited = tmp_path / "edited"
+    edited.write_bytes(request.raw.replace(COMMAND.encode(), b"rm -rf /") + b"\n")  # the command's hash no longer matches
+    link = tmp_path / "link"
+    link.symlink_to(carried)
+    cases = [
+        (["--request", str(garbage), "--out", str(tmp_path / "a1")], "--request"),
+        (["--request", str(edited), "--out", str(tmp_path / "a2")], "command.sha256"),
+        (["--request", str(link), "--out", str(tmp_path / "a3")], "--request"),
+        (["--request", str(tmp_path / "missing"), "--out", str(tmp_path / "a4")], "--request"),
+        (["--request", str(carried)], "go together"),
+        (["--out", str(tmp_path / "a5")], "go together"),
+        (["--request", str(carried), "--out", str(out)], "never overwritten"),
+    ]
+    for args, says in cases:
+        r = hamn_approve(world, *args, "--key", str(world.bob), "--principal", "bob", "--code", request.code)
+        assert r.returncode == 2 and says in r.stderr and len(r.stderr.strip().splitlines()) == 1, (args, r.stdout, r.stderr)
+        assert "Traceback" not in r.stderr
+    assert not any((tmp_path / f"a{n}").exists() for n in range(1, 6))  # nothing written

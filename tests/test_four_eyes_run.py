@@ -299,3 +299,18 @@ def test_an_unanswered_request_expires_and_the_operator_may_ask_again(tmp_path):
     assert decided.verdict == "expired" and refused and refused[0].startswith("expired: no answer before the request expired")
     assert [e.reason for e in events if isinstance(e, QuestionWithdrawn)] == ["the request expired"]  # said as it was
     assert len([e for e in events if isinstance(e, ApprovalRequested)]) == 1 and not (tmp_path / "forced").exists()
+
+
+def test_bad_approval_files_are_one_line(four):
+    assert four.run().returncode == 4
+    junk = four.tmp / "junk"
+    junk.write_bytes(b"\x00" * 5000)
+    r = four.run("--resume", "--approval", f"force={junk}")
+    assert r.returncode == 4 and not (four.tmp / "forced").exists(), r.stdout + r.stderr
+    last = [rec["data"] for rec in four.records() if rec["type"] == "approval_decided"][-1]
+    assert last["verdict"] == "refused" and "not an answer file" in last["reason"] and "\n" not in last["reason"]
+    for args, says in ((["--approval", f"force={four.tmp / 'missing'}"], "no such file"),
+                       (["--approval", f"forse={junk}"], "has no step 'forse'"),
+                       (["--approval", "force"], "--approval")):
+        r = four.run("--resume", *args)
+        assert r.returncode == 2 and says in r.stderr and "Traceback" not in r.stderr, (args, r.stdout, r.stderr)
