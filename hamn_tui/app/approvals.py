@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..audit.allowed import AllowedSigners
-from ..audit.approval.answer import AnswerError, parse_bundle
+from ..audit.approval.answer import MAX_BUNDLE, AnswerError, parse_bundle
 from ..audit.approval.check import NonceStore, check_answer
 from ..audit.approval.request import LogHead, Request, RequestError, Requester, make_request, parse_request
 from ..audit.approval.spool import Spool, SpoolError
@@ -37,6 +37,8 @@ class SpoolDesk:
     ttl_s: int = 600
     files: dict[str, Path] = field(default_factory=dict)
     """`--approval STEP=FILE`: an answer made elsewhere, read instead of the spool."""
+    _made: dict[str, Request] = field(default_factory=dict)
+    """The requests this desk made or reopened, by id (read once, not at every poll)."""
 
     def request(self, step_id: str, command: str, node: str, run_as: str, gates: list[dict[str, Any]]) -> Pending:
         try:
@@ -45,6 +47,7 @@ class SpoolDesk:
             path = self.spool.put_request(req)
         except (RequestError, OSError) as exc:
             raise ApprovalUnavailable(str(exc)) from None
+        self._made[req.id] = req
         return Pending(req.id, req.code, req.raw.decode("utf-8"), str(path))
 
     def reopen(self, step_id: str, text: str) -> Pending | None:
@@ -54,28 +57,25 @@ class SpoolDesk:
             return None
         if req.expires <= datetime.now(timezone.utc) or req.data["step_id"] != step_id:
             return None
+        self._made[req.id] = req
         return Pending(req.id, req.code, text, str(self.spool.request_path(req.id)))
 
     async def answered(self, pending: Pending) -> str:
-        if pending.id and self._file(pending) is not None:
+        req = self._made[pending.id]
+        if req.data["step_id"] in self.files:
             return "the answer file given with --approval is read"
-        expires = parse_request(pending.text.encode("utf-8")).expires
-        while not self.spool.answered(pending.id):
-            if datetime.now(timezone.utc) >= expires:
+        while not self.spool.answered(req.id):
+            if datetime.now(timezone.utc) >= req.expires:
                 return "the request expired"
             await asyncio.sleep(POLL_S)
         return "the second operator answered"
 
-    def _file(self, pending: Pending) -> Path | None:
-        step = parse_request(pending.text.encode("utf-8")).data["step_id"]
-        return self.files.get(step)
-
     def check(self, pending: Pending, command: str, gates: list[dict[str, Any]]) -> Decision:
-        req: Request = parse_request(pending.text.encode("utf-8"))
-        path = self._file(pending)
+        req = self._made[pending.id]
+        path = self.files.get(req.data["step_id"])
         try:
             if path is not None:
-                statement, signature = parse_bundle(read_regular(path, 64 * 1024), str(path))
+                statement, signature = parse_bundle(read_regular(path, MAX_BUNDLE + 1), str(path))
             else:
                 found = self.spool.read_answer(req.id)
                 if found is None:
