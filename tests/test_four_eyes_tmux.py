@@ -26,6 +26,7 @@ from .approval_support import ROOT, SecondUser, World, make_world, second_user  
 from .sshd_fixture import sshd  # noqa: F401
 from .test_approval_tmux import Tmux
 from .test_audit_support import hermetic  # noqa: F401
+from .test_four_eyes_run import BOOK as BOOK_WITH_GATE
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (apt-get install tmux)")
 
@@ -182,30 +183,6 @@ def test_operator_b_approves_from_their_own_terminal_and_a_refusal_and_a_rejecti
     assert os.stat(spool).st_mode & 0o7777 == 0o2770
 
 
-REFUSALS = """
-[runbook]
-id = "four-eyes-refusals"
-title = "One step, every way an approval is refused"
-version = "1"
-databases = ["pg"]
-summary = "s"
-
-[[steps]]
-id = "force"
-title = "The step that can lose data"
-run = "echo force >> TMP/ran"
-irreversible = true
-confirm = "typed"
-confirm_text = "FORCE"
-approval = "second-operator"
-[[steps.require]]
-node = "local"
-probe = "command"
-args = { run = "test -e TMP/gate" }
-field = "exit_status"
-equals = 0
-why = "the reading the second operator approves"
-"""
 
 
 def test_every_refusal_shows_on_a_in_one_line_and_the_step_runs_only_when_b_approves(
@@ -221,8 +198,8 @@ def test_every_refusal_shows_on_a_in_one_line_and_the_step_runs_only_when_b_appr
     cluster = sshd.cluster_toml(tmp_path / "cluster.toml")
     with open(cluster, "a") as fh:
         fh.write(f'\n[approval]\napprovers = "{world.approvers_file}"\nspool = "{spool}"\nttl_s = 30\n')
-    book = tmp_path / "four-eyes-refusals.toml"
-    book.write_text(textwrap.dedent(REFUSALS).replace("TMP", str(tmp_path)))
+    book = tmp_path / "four-eyes.toml"
+    book.write_text(textwrap.dedent(BOOK_WITH_GATE).replace("TMP", str(tmp_path)))
     (tmp_path / "locks").mkdir()
     (tmp_path / "gate").touch()
     env = {"TERM": "xterm-256color", "XDG_STATE_HOME": str(tmp_path / "state"), "XDG_CONFIG_HOME": str(tmp_path / "config")}
@@ -246,7 +223,7 @@ def test_every_refusal_shows_on_a_in_one_line_and_the_step_runs_only_when_b_appr
         while want not in " ".join(x.strip() for x in t.screen("a").splitlines()) and time.monotonic() < end:
             time.sleep(0.05)
         assert want in " ".join(x.strip() for x in t.screen("a").splitlines()), t.screen("a")
-        assert not (tmp_path / "ran").exists()
+        assert not (tmp_path / "forced").exists()
         t.run("send-keys", "-t", "a", "t")  # a new request
 
     def b_approves(code: str) -> None:
@@ -300,7 +277,7 @@ def test_every_refusal_shows_on_a_in_one_line_and_the_step_runs_only_when_b_appr
 
         b_approves(waiting().code)  # at last B approves, as themselves: the step runs
         t.wait_for("a", "Run done", timeout=60)
-        assert (tmp_path / "ran").read_text() == "force\n"
+        assert (tmp_path / "forced").read_text() == "forced\n"
     finally:
         t.close()
     records = [json.loads(x) for seg in sorted((tmp_path / "runs").glob("*/audit-*.jsonl")) for x in seg.read_bytes().splitlines()]

@@ -13,14 +13,12 @@ from hamn_tui.record.fold import StepRow
 from hamn_tui.tui.modals import ReasonModal
 from hamn_tui.tui.widgets.fanout_progress import FanoutProgress, fanout_text
 
-from .tui_support import open_runbook, run, screen_name, training_app, wait_for
+from .tui_support import open_runbook, run, run_screen, screen_name, training_app, wait_for
 
 STEP = "restart-xcatd-service-nodes"
 HELD = "sn100"
 
 
-def _run_screen(app):
-    return next(s for s in app.screen_stack if type(s).__name__ == "RunScreen")
 
 
 def _shown(rs) -> str:
@@ -32,7 +30,7 @@ async def _answer_modals_until(pilot, app, cond, what: str, timeout: float = 60.
     end = asyncio.get_running_loop().time() + timeout
     while not cond():
         if asyncio.get_running_loop().time() > end:
-            rs = _run_screen(app)
+            rs = run_screen(app)
             q = rs.ctl.question
             raise AssertionError(f"timed out waiting for {what}: screen {screen_name(app)}, question {q and (q.kind, q.step_id, q.detail[:300])}, "
                                  f"current {rs.ctl.model.current}, outcome {rs.ctl.model.outcome} {rs.ctl.model.reason}")
@@ -51,7 +49,7 @@ def test_a_fanout_over_256_nodes_shows_counts_failed_first_and_adds_no_widget_pe
         app = training_app(audit, "large-site")
         async with app.run_test(size=(120, 40)) as pilot:
             await open_runbook(pilot, "failover-unplanned")
-            rs = _run_screen(app)
+            rs = run_screen(app)
             widgets_before = len(list(rs.walk_children()))
             row = rs.ctl.model.steps[STEP]
             assert row.tally().waiting == 256  # the plan knows the group before anything runs

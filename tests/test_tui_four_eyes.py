@@ -6,7 +6,6 @@ Training runs: the real engine, probes and audit writer over the simulator."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any, Collection
 
 import pytest
@@ -17,7 +16,7 @@ from hamn_tui.audit.verify import verify_path
 from hamn_tui.engine.guards import UNWITNESSED_TEXT
 from hamn_tui.tui.modals import ApprovalWaitModal, ChoiceModal, ConfirmModal, ReasonModal, TypedConfirmModal, UnwitnessedModal
 
-from .tui_support import open_runbook, run, screen_name, training_app, wait_for
+from .tui_support import abort_run, log_dir, open_runbook, run, run_screen, screen_name, training_app, wait_for
 
 MN2_PRIMARY = {"primary": "mn2", "standby": "mn1"}
 FORCE = "db2 start hadr on database XCATDB as primary by force"
@@ -26,9 +25,7 @@ FORCE = "db2 start hadr on database XCATDB as primary by force"
 def _guards(monkeypatch: pytest.MonkeyPatch, *, witnesses: Any = None, desk_delay_s: float | None = None, desk: Any = None) -> None:
     """The training target's guards (what the Runner gets as `witnesses=` and `second_operator=`),
     replaced: a fake witness (None: the run is not witnessed) and a simulated colleague that
-    answers after `desk_delay_s` real seconds. The shipped TrainingDesk pauses in the simulator's
-    virtual time, which passes at once: its approval comes inside the engine's 0.5 s grace, and
-    no dialog shows."""
+    answers after `desk_delay_s` real seconds (the shipped one takes TRAINING_APPROVAL_S)."""
 
     def guards(self: TrainingTarget, records: Any) -> dict[str, Any]:
         second = desk or (TrainingDesk(asyncio.sleep, delay_s=desk_delay_s) if desk_delay_s is not None else TrainingDesk(self.sim.sleep))
@@ -37,8 +34,6 @@ def _guards(monkeypatch: pytest.MonkeyPatch, *, witnesses: Any = None, desk_dela
     monkeypatch.setattr(TrainingTarget, "guards", guards)
 
 
-def _run_screen(app: Any) -> Any:
-    return next(s for s in app.screen_stack if type(s).__name__ == "RunScreen")
 
 
 async def _answer_until(pilot: Any, app: Any, stop: type | str | None = None, choices: dict[str, str] | None = None,
@@ -46,7 +41,7 @@ async def _answer_until(pilot: Any, app: Any, stop: type | str | None = None, ch
     """Answer every dialog as an operator would (y, the typed text, the named choice; a
     second operator's wait closes by itself) until a `stop` dialog opens (returned), a question
     of kind `stop` waits in the decision bar, or — `stop` None — the run ends."""
-    rs = _run_screen(app)
+    rs = run_screen(app)
 
     def bar_question() -> bool:
         return isinstance(stop, str) and rs.ctl.question is not None and rs.ctl.question.kind == stop
@@ -64,7 +59,7 @@ async def _answer_until(pilot: Any, app: Any, stop: type | str | None = None, ch
             lst = screen.query_one("#choices")
             lst.highlighted = lst.get_option_index((choices or {})[rs.ctl.question.step_id])
             await pilot.press("enter")
-        elif isinstance(screen, (TypedConfirmModal, UnwitnessedModal)):
+        elif isinstance(screen, TypedConfirmModal):  # the unwitnessed dialog is one too
             await pilot.press(*screen.expected, "enter")
         elif isinstance(screen, ConfirmModal):
             await pilot.press("y")
@@ -84,25 +79,8 @@ async def _detail_of(pilot: Any, screen: Any, step_id: str) -> str:
     return str(screen.query_one("#step-detail-text").render())
 
 
-async def _abort(pilot: Any, app: Any) -> None:
-    """Abort the rest of the run as an operator would: close a dialog, a, y."""
-    rs = _run_screen(app)
-    for _ in range(100):
-        if rs.ctl.finished:
-            return
-        if isinstance(app.screen, ConfirmModal) and app.screen.title_text.startswith(("Abort", "Interrupt")):
-            await pilot.press("y")
-        elif screen_name(app).endswith("Modal"):
-            await pilot.press("escape")
-        else:
-            await pilot.press("a")
-        await pilot.pause(0.05)
-    raise AssertionError("the run did not end")
 
 
-def _log_dir(audit_dir: Path) -> Path:
-    (d,) = [d for d in audit_dir.iterdir() if d.is_dir()]
-    return d
 
 
 # --- (a) a second operator, simulated in training -------------------------------------------------------
@@ -120,7 +98,7 @@ def test_training_by_force_waits_for_a_second_operator_whose_approval_withdraws_
             await wait_for(pilot, lambda: screen_name(app) == "RunScreen", what="the run screen")
             await pilot.press("r")
             modal = await _answer_until(pilot, app, ApprovalWaitModal, {"how": "force"})
-            rs = _run_screen(app)
+            rs = run_screen(app)
             q = rs.ctl.question
             assert q is not None and (q.kind, q.step_id) == ("approval", "start-by-force")
             body = str(modal.query_one("#approval-body").render())
@@ -140,7 +118,7 @@ def test_training_by_force_waits_for_a_second_operator_whose_approval_withdraws_
             assert rs.ctl.model.outcome == "done", rs.ctl.model.reason
 
     run(go())
-    recs = verify_path(_log_dir(audit)).records
+    recs = verify_path(log_dir(audit)).records
     types = [r["type"] for r in recs if r["data"].get("step_id") == "start-by-force"]
     assert "question_withdrawn" in types
     assert types.index("approval_requested") < types.index("question_withdrawn") < types.index("approval_decided") < types.index("command_sent")
@@ -161,13 +139,13 @@ def test_skip_from_the_waiting_dialog_asks_for_a_reason_and_withdraws_the_reques
             await pilot.click("#skip")
             await wait_for(pilot, lambda: isinstance(app.screen, ReasonModal), what="the reason for skipping")
             await pilot.press(*"second operator unreachable", "enter")
-            rs = _run_screen(app)
+            rs = run_screen(app)
             await wait_for(pilot, lambda: rs.ctl.model.steps["start-by-force"].status == "skipped", what="the step skipped")
             assert rs.ctl.model.steps["start-by-force"].commands == []
-            await _abort(pilot, app)
+            await abort_run(pilot, app)
 
     run(go())
-    recs = verify_path(_log_dir(audit)).records
+    recs = verify_path(log_dir(audit)).records
     decided = [(r["data"]["verdict"], r["data"]["reason"]) for r in recs if r["type"] == "approval_decided"]
     assert len(decided) == 1 and decided[0][0] == "withdrawn" and "second operator unreachable" in decided[0][1], decided
     assert not any(r["type"] == "command_sent" and r["data"]["step_id"] == "start-by-force" for r in recs)
@@ -194,7 +172,7 @@ def test_a_refused_approval_is_one_line_and_t_makes_a_new_request(tmp_path, monk
             await wait_for(pilot, lambda: screen_name(app) == "RunScreen", what="the run screen")
             await pilot.press("r")
             await _answer_until(pilot, app, "approval_refused", {"how": "force"})
-            rs = _run_screen(app)
+            rs = run_screen(app)
             assert not screen_name(app).endswith("Modal")  # a failure: it waits in the decision bar for a key
             bar = str(rs.query_one("#decision").render())
             assert "APPROVAL REFUSED" in bar and "refused: self-approval refused: the approver's key is the requester's own" in bar
@@ -205,7 +183,7 @@ def test_a_refused_approval_is_one_line_and_t_makes_a_new_request(tmp_path, monk
             await _answer_until(pilot, app)
 
     run(go())
-    recs = verify_path(_log_dir(audit)).records
+    recs = verify_path(log_dir(audit)).records
     assert [(r["data"]["request_id"], r["data"]["verdict"]) for r in recs if r["type"] == "approval_decided"] == [
         ("training-1", "refused"), ("training-2", "approved")]
 
@@ -247,7 +225,7 @@ def test_no_witness_typed_proceed_unwitnessed_runs_the_step_and_marks_the_run_de
             await open_runbook(pilot, "failover-planned")
             await pilot.press("r")
             modal = await _answer_until(pilot, app, UnwitnessedModal)
-            rs = _run_screen(app)
+            rs = run_screen(app)
             q = rs.ctl.question
             assert (q.kind, q.step_id, q.expected_text) == ("unwitnessed", "takeover", UNWITNESSED_TEXT)
             body = str(modal.query_one("VerticalScroll Static").render())
@@ -267,12 +245,12 @@ def test_no_witness_typed_proceed_unwitnessed_runs_the_step_and_marks_the_run_de
             header = rs.query_one("#run-header")
             await wait_for(pilot, lambda: "DEGRADED" in str(header.render()), what="DEGRADED in the header")
             assert header.has_class("-degraded") and rs.ctl.degraded
-            await _abort(pilot, app)
+            await abort_run(pilot, app)
             detail = await _detail_of(pilot, rs, "takeover")
             assert "DEGRADED: ran without a witness's cosignature" in detail
 
     run(go())
-    recs = verify_path(_log_dir(audit)).records
+    recs = verify_path(log_dir(audit)).records
     gate = [r["data"] for r in recs if r["type"] == "witness_gate"]
     assert [(g["step_id"], g["outcome"], g["records"]) for g in gate] == [("takeover", "unwitnessed", 7)]
     answers = [r["data"] for r in recs if r["type"] == "answered" and r["data"]["step_id"] == "takeover"]
@@ -289,7 +267,7 @@ def test_a_witness_cosigning_meanwhile_withdraws_the_unwitnessed_dialog(tmp_path
             await open_runbook(pilot, "failover-planned")
             await pilot.press("r")
             modal = await _answer_until(pilot, app, UnwitnessedModal)
-            rs = _run_screen(app)
+            rs = run_screen(app)
             q = rs.ctl.question
             assert q.kind == "unwitnessed" and rs.ctl.model.steps["takeover"].commands == []
             await pilot.press(*"PROCEED")  # half typed when the witness answers
@@ -297,12 +275,12 @@ def test_a_witness_cosigning_meanwhile_withdraws_the_unwitnessed_dialog(tmp_path
             assert not rs.ctl.waiting_on(q)
             await wait_for(pilot, lambda: rs.ctl.model.steps["takeover"].commands, what="the takeover sent")
             assert "DEGRADED" not in str(rs.query_one("#run-header").render()) and not rs.ctl.degraded
-            await _abort(pilot, app)
+            await abort_run(pilot, app)
             detail = await _detail_of(pilot, rs, "takeover")
             assert "cosigned by witness.example (records 0–6) before it ran" in detail
 
     run(go())
-    recs = verify_path(_log_dir(audit)).records
+    recs = verify_path(log_dir(audit)).records
     assert [(r["data"]["kind"], r["data"]["reason"]) for r in recs if r["type"] == "question_withdrawn"] == [("unwitnessed", "a witness cosigned")]
     assert [(r["data"]["outcome"], r["data"]["witness"]) for r in recs if r["type"] == "witness_gate"] == [("cosigned", "witness.example")]
     assert not any(r["type"] == "answered" and r["data"]["action"] == "proceed_unwitnessed" for r in recs)
@@ -323,12 +301,12 @@ def test_review_of_the_log_shows_both_people_and_the_degraded_mark(tmp_path, mon
             await wait_for(pilot, lambda: screen_name(app) == "RunScreen", what="the run screen")
             await pilot.press("r")
             await _answer_until(pilot, app, None, {"how": "force"})
-            rs = _run_screen(app)
+            rs = run_screen(app)
             assert rs.ctl.model.outcome == "done", rs.ctl.model.reason
             operator["name"] = rs.ctl.model.started["operator"]
 
     async def review() -> None:
-        app = training_app(audit, "primary-alone", review=_log_dir(audit))
+        app = training_app(audit, "primary-alone", review=log_dir(audit))
         async with app.run_test(size=(120, 40)) as pilot:
             await wait_for(pilot, lambda: screen_name(app) == "ReviewScreen" and app.screen.status, what="the review verified")
             rv = app.screen
@@ -386,6 +364,6 @@ def test_the_nodes_status_goes_on_being_read_while_waiting_for_a_second_operator
             first = app.snapshot_taken
             await wait_for(pilot, lambda: app.snapshot_taken > first and app.screen is modal, timeout=3 * app.poll_s + 10,
                            what="a new reading while the dialog is open")
-            await _abort(pilot, app)
+            await abort_run(pilot, app)
 
     run(go())

@@ -9,42 +9,22 @@ from pathlib import Path
 from hamn_tui.audit.verify import verify_path
 from hamn_tui.tui.modals import ConfirmModal, ReasonModal, TypedConfirmModal
 
-from .tui_support import open_runbook, run, screen_name, training_app, wait_for
+from .tui_support import abort_run, log_dir, open_runbook, run, run_screen, screen_name, training_app, wait_for
 
 
-def _run_screen(app):
-    return next(s for s in app.screen_stack if type(s).__name__ == "RunScreen")
 
 
 async def _until_modal_or_end(pilot, app, timeout=15.0):
-    await wait_for(pilot, lambda: screen_name(app).endswith("Modal") or _run_screen(app).ctl.finished or _run_screen(app).ctl.question, timeout,
+    await wait_for(pilot, lambda: screen_name(app).endswith("Modal") or run_screen(app).ctl.finished or run_screen(app).ctl.question, timeout,
                    "a question or the end of the run")
 
 
-async def _abort(pilot, app):
-    """Abort whatever the run is doing, as an operator would: close an open question, a, y."""
-    rs = _run_screen(app)
-    for _ in range(100):
-        if rs.ctl.finished:
-            return
-        title = getattr(app.screen, "title_text", "")
-        if isinstance(app.screen, ConfirmModal) and title.startswith(("Abort", "Interrupt")):
-            await pilot.press("y")
-        elif screen_name(app).endswith("Modal"):
-            await pilot.press("escape")
-        else:
-            await pilot.press("a")
-        await pilot.pause(0.05)
-    raise AssertionError("the run did not end")
 
 
-def _log_dir(audit_dir: Path) -> Path:
-    (run_dir,) = [d for d in audit_dir.iterdir() if d.is_dir()]
-    return run_dir
 
 
 def _records(audit_dir: Path) -> list[dict]:
-    return verify_path(_log_dir(audit_dir)).records
+    return verify_path(log_dir(audit_dir)).records
 
 
 def test_whole_training_failover_by_key_presses_then_its_audit_log_verifies(tmp_path):
@@ -67,11 +47,11 @@ def test_whole_training_failover_by_key_presses_then_its_audit_log_verifies(tmp_
                 elif name == "TypedConfirmModal":
                     answered.append(app.screen.expected)
                     await pilot.press(*app.screen.expected, "enter")
-                elif _run_screen(app).ctl.finished:
+                elif run_screen(app).ctl.finished:
                     break
                 await wait_for(pilot, lambda: not screen_name(app).endswith("Modal") or True)
                 await pilot.pause(0.02)
-            rs = _run_screen(app)
+            rs = run_screen(app)
             assert rs.ctl.model.outcome == "done", rs.ctl.model.reason
             assert answered == ["XCATDB"]
             done, total = rs.ctl.model.progress()
@@ -81,7 +61,7 @@ def test_whole_training_failover_by_key_presses_then_its_audit_log_verifies(tmp_
         return True
 
     run(go())
-    report = verify_path(_log_dir(audit))
+    report = verify_path(log_dir(audit))
     assert report.status == "VALID", report.line
     kinds = [(r["data"]["step_id"], r["data"]["action"], r["data"]["text"]) for r in report.records if r["type"] == "answered"]
     assert ("takeover", "run", "XCATDB") in kinds
@@ -89,7 +69,7 @@ def test_whole_training_failover_by_key_presses_then_its_audit_log_verifies(tmp_
     started = next(r for r in report.records if r["type"] == "run_started")["data"]
     assert started["training"] is True
     # the stock verifier agrees: the CLI on the same directory
-    out = subprocess.run([sys.executable, "-m", "hamn_tui", "audit", "verify", str(_log_dir(audit))], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "hamn_tui", "audit", "verify", str(log_dir(audit))], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip().splitlines()[-1].startswith("VALID"), out.stdout + out.stderr
 
 
@@ -106,10 +86,10 @@ def test_confirmation_defaults_to_no_and_nothing_runs(tmp_path):
             await _until_modal_or_end(pilot, app)
             assert isinstance(app.screen, ConfirmModal)
             assert app.screen.focused is not None and app.screen.focused.id == "no"
-            step = _run_screen(app).ctl.question.step_id
+            step = run_screen(app).ctl.question.step_id
             await pilot.press("enter")
             await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmModal), what="the modal closes")
-            rs = _run_screen(app)
+            rs = run_screen(app)
             assert rs.ctl.question is not None and rs.ctl.question.step_id == step  # still waiting
             assert rs.ctl.model.steps[step].commands == []
             assert "WAITING FOR YOU" in str(rs.query_one("#decision").render())
@@ -157,7 +137,7 @@ def test_typed_confirmation_needs_the_exact_text(tmp_path):
             assert app.screen is modal
             assert "does not match" in str(modal.query_one("#error").render())
             assert modal.query_one("#go").disabled
-            rs = _run_screen(app)
+            rs = run_screen(app)
             assert rs.ctl.model.steps["takeover"].commands == []
             assert "on mn2 (standby) as xcatdb" in str(rs.query_one("#step-detail-text").render())  # the node the role is bound to
             for _ in range(6):
@@ -182,7 +162,7 @@ def test_skip_requires_a_reason_and_records_it(tmp_path):
         async with app.run_test(size=(80, 24)) as pilot:
             await open_runbook(pilot, "db2-hadr-setup")
             await pilot.press("r")
-            rs = _run_screen(app)
+            rs = run_screen(app)
             await wait_for(pilot, lambda: rs.ctl.question is not None and rs.ctl.question.kind in ("failed", "gate_failed"), what="a failed step")
             step = rs.ctl.question.step_id
             assert "WAITING FOR YOU" in str(rs.query_one("#decision").render())
@@ -199,7 +179,7 @@ def test_skip_requires_a_reason_and_records_it(tmp_path):
             await pilot.press(*"checked by hand: pair already set up", "enter")
             await wait_for(pilot, lambda: rs.ctl.model.steps[step].status == "skipped", what="the step skipped")
             assert "checked by hand" in rs.ctl.model.steps[step].reason
-            await _abort(pilot, app)
+            await abort_run(pilot, app)
         return True
 
     run(go())
@@ -224,7 +204,7 @@ def test_resume_prompt_for_an_unfinished_run(tmp_path):
             assert app.screen.focused.id == "no"
             await pilot.press("enter")  # not now
             await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmModal))
-            rs = _run_screen(app)
+            rs = run_screen(app)
             assert not rs.ctl.started
             assert "unfinished run" in str(rs.query_one("#decision").render())
             await pilot.press("r")
@@ -233,7 +213,7 @@ def test_resume_prompt_for_an_unfinished_run(tmp_path):
             await wait_for(pilot, lambda: rs.ctl.started and (rs.ctl.question is not None or rs.ctl.finished))
             assert rs.ctl.model.steps["reach-nodes"].status == "done"  # done before: not run again
             assert rs.ctl.session.resumed_from is not None
-            await _abort(pilot, app)
+            await abort_run(pilot, app)
         return True
 
     run(go())

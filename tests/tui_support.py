@@ -50,3 +50,33 @@ def run(coro: Any, timeout: float = 300.0) -> Any:
     """Run a Pilot test body; a hang fails the test (with the pending task cancelled) instead of
     stopping the suite."""
     return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+def run_screen(app: Any) -> Any:
+    """The run screen, wherever it is in the stack (a dialog may be above it)."""
+    return next(s for s in app.screen_stack if type(s).__name__ == "RunScreen")
+
+
+async def abort_run(pilot: Any, app: Any) -> None:
+    """Abort whatever the run is doing, as an operator would: close an open question, a, y."""
+    from hamn_tui.tui.modals import ConfirmModal
+
+    rs = run_screen(app)
+    for _ in range(100):
+        if rs.ctl.finished:
+            return
+        title = getattr(app.screen, "title_text", "")
+        if isinstance(app.screen, ConfirmModal) and title.startswith(("Abort", "Interrupt")):
+            await pilot.press("y")
+        elif screen_name(app).endswith("Modal"):
+            await pilot.press("escape")
+        else:
+            await pilot.press("a")
+        await pilot.pause(0.05)
+    raise AssertionError("the run did not end")
+
+
+def log_dir(audit_dir: Path) -> Path:
+    """The one run directory under `audit_dir`."""
+    (found,) = [d for d in audit_dir.iterdir() if d.is_dir()]
+    return found
